@@ -1,0 +1,494 @@
+/* daemon.c: wires sensing into a libev loop: the Interval tick, PSI wake-ups, signals, reload and
+ * sd_notify. */
+#include "guardlet/daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "guardlet/log.h"
+#include "guardlet/message_ids.h"
+#include "guardlet/node.h"
+#include "guardlet/pressure.h"
+#include "guardlet/psi_trigger.h"
+#include "guardlet/report.h"
+#include "guardlet/version.h"
+
+/* A trigger that fires right after a tick would sample the same averages again; ticks closer than
+ * this are coalesced. The kernel sends at most one notification per window (>= 500 ms) anyway. */
+#define MIN_TICK_GAP_USEC 100000u
+
+/* Triggers watch the node's memory and CPU pressure; index into d->triggers. */
+enum { TRIGGER_MEMORY, TRIGGER_CPU, TRIGGER_N };
+
+struct gl_daemon {
+    struct ev_loop *loop;
+    const gl_options *opts;
+    gl_config cfg;
+    char node_name[256];
+    int cgroup_version;
+
+    ev_timer tick_timer;
+    ev_timer watchdog_timer;
+    ev_signal sig_hup, sig_term, sig_int;
+    gl_psi_trigger *triggers[TRIGGER_N];
+    bool trigger_notice_logged[TRIGGER_N]; /* "unavailable" is said once per run, not per reload */
+    bool slow_window_logged;
+
+    gl_node_sample sample;
+    bool have_sample;
+    gl_node_pressure pressure;
+    bool sense_failing;
+    int psi_error_logged[GL_PSI_N];
+
+    uint64_t ticks;
+    uint64_t last_tick_done_usec;
+    uint64_t watchdog_usec; /* 0 when systemd's watchdog is off */
+    bool ready;
+    int exit_code;
+};
+
+static const char *const trigger_resource[TRIGGER_N] = {"memory", "cpu"};
+static const char *const wake_reason_trigger[TRIGGER_N] = {"psi-memory", "psi-cpu"};
+
+void gl_node_name_resolve(const gl_config *c, char *buf, size_t len) {
+    const char *env = getenv("NODE_NAME");
+
+    if (c->guard.node_name[0])
+        snprintf(buf, len, "%s", c->guard.node_name);
+    else if (env && env[0])
+        snprintf(buf, len, "%s", env);
+    else if (gethostname(buf, len) < 0 || !buf[0])
+        snprintf(buf, len, "unknown");
+    buf[len - 1] = '\0';
+}
+
+static void fmt_u64(char *buf, size_t len, uint64_t v) {
+    snprintf(buf, len, "%" PRIu64, v);
+}
+
+static void fmt_bp(char *buf, size_t len, uint32_t bp) {
+    snprintf(buf, len, "%u.%02u", bp / 100, bp % 100);
+}
+
+static gl_report_input report_input(const gl_daemon *d) {
+    return (gl_report_input){
+        .node_name = d->node_name,
+        .cgroup_version = d->cgroup_version,
+        .pool = gl_config_pool_for(&d->cfg, d->sample.capacity_bytes, d->sample.cpus),
+        .sample = &d->sample,
+        .pressure = &d->pressure,
+        .config = &d->cfg,
+        .api = false,
+    };
+}
+
+/* Says that a PSI average started or stopped being sustained over its limit. */
+static void log_psi_change(const gl_sustain *st, const char *kind, const char *what,
+                           const char *some_avg10) {
+    gl_log_field f[] = {
+        {"MESSAGE_ID", GL_MID_PRESSURE},
+        {"GUARDLET_PRESSURE", kind},
+        {"GUARDLET_LEVEL", st->sustained ? "sustained" : "clear"},
+        {"PSI_SOME_AVG10", some_avg10},
+    };
+    gl_log_fields(st->sustained ? LOG_WARNING : LOG_NOTICE, f, sizeof(f) / sizeof(f[0]),
+                  "Node %s pressure %s: some avg10 %s%%", what,
+                  st->sustained ? "sustained over its limit" : "cleared", some_avg10);
+}
+
+/* Logs pressure transitions once each, with the figures that drove them. */
+static void log_pressure_changes(gl_daemon *d, const gl_node_pressure_change *chg) {
+    const gl_node_sample *s = &d->sample;
+    char avail[24], cap[24], some_mem[16], some_cpu[16], availh[32], caph[32];
+
+    fmt_u64(avail, sizeof(avail), s->available_bytes);
+    fmt_u64(cap, sizeof(cap), s->capacity_bytes);
+    fmt_bp(some_mem, sizeof(some_mem), s->psi[GL_PSI_MEMORY].some.avg10_bp);
+    fmt_bp(some_cpu, sizeof(some_cpu), s->psi[GL_PSI_CPU].some.avg10_bp);
+    gl_format_bytes(s->available_bytes, availh, sizeof(availh));
+    gl_format_bytes(s->capacity_bytes, caph, sizeof(caph));
+
+    if (chg->mem_level_changed) {
+        bool worse = d->pressure.mem_level > chg->old_mem_level;
+        gl_log_field f[] = {
+            {"MESSAGE_ID", GL_MID_PRESSURE},
+            {"GUARDLET_PRESSURE", "memory"},
+            {"GUARDLET_LEVEL", gl_mem_level_name(d->pressure.mem_level)},
+            {"GUARDLET_PREVIOUS_LEVEL", gl_mem_level_name(chg->old_mem_level)},
+            {"NODE_MEMORY_AVAILABLE_BYTES", avail},
+            {"NODE_MEMORY_CAPACITY_BYTES", cap},
+        };
+        gl_log_fields(worse ? LOG_WARNING : LOG_NOTICE, f, sizeof(f) / sizeof(f[0]),
+                      "Node memory level %s (was %s): %s available of %s",
+                      gl_mem_level_name(d->pressure.mem_level),
+                      gl_mem_level_name(chg->old_mem_level), availh, caph);
+    }
+    if (chg->mem_psi_changed)
+        log_psi_change(&d->pressure.mem_psi, "memory-psi", "memory", some_mem);
+    if (chg->cpu_psi_changed)
+        log_psi_change(&d->pressure.cpu_psi, "cpu-psi", "CPU", some_cpu);
+}
+
+/* A PSI file that stops (or starts) being readable is said once per change, not every tick. */
+static void log_psi_errors(gl_daemon *d, const gl_node_sample *s) {
+    for (int r = 0; r < GL_PSI_N; r++) {
+        if (s->psi_error[r] == d->psi_error_logged[r])
+            continue;
+        if (s->psi_error[r])
+            gl_log_warning("Cannot read %s/pressure/%s: %s; %s pressure is not watched",
+                           d->cfg.guard.proc_root, gl_psi_resource_name((gl_psi_resource)r),
+                           strerror(-s->psi_error[r]), gl_psi_resource_name((gl_psi_resource)r));
+        else
+            gl_log_notice("Reading %s/pressure/%s works again", d->cfg.guard.proc_root,
+                          gl_psi_resource_name((gl_psi_resource)r));
+        d->psi_error_logged[r] = s->psi_error[r];
+    }
+}
+
+static void log_tick(gl_daemon *d, const char *wake) {
+    const gl_node_sample *s = &d->sample;
+    char tick[24], avail[24], ws[24], cap[24], kavail[24], psi[GL_PSI_N][16];
+
+    if (!gl_log_enabled(LOG_DEBUG))
+        return;
+    fmt_u64(tick, sizeof(tick), d->ticks);
+    fmt_u64(avail, sizeof(avail), s->available_bytes);
+    fmt_u64(ws, sizeof(ws), s->working_set_bytes);
+    fmt_u64(cap, sizeof(cap), s->capacity_bytes);
+    fmt_u64(kavail, sizeof(kavail), s->meminfo.available_bytes);
+    for (int r = 0; r < GL_PSI_N; r++) {
+        if (s->psi_error[r])
+            snprintf(psi[r], sizeof(psi[r]), "n/a");
+        else
+            fmt_bp(psi[r], sizeof(psi[r]), s->psi[r].some.avg10_bp);
+    }
+    gl_log_field f[] = {
+        {"GUARDLET_EVENT", "tick"},
+        {"GUARDLET_TICK", tick},
+        {"GUARDLET_WAKE", wake},
+        {"GUARDLET_DRY_RUN", d->cfg.guard.mode == GL_MODE_DRY_RUN ? "1" : "0"},
+        {"GUARDLET_MEMORY_LEVEL", gl_mem_level_name(d->pressure.mem_level)},
+        {"NODE_MEMORY_AVAILABLE_BYTES", avail},
+        {"NODE_MEMORY_WORKING_SET_BYTES", ws},
+        {"NODE_MEMORY_CAPACITY_BYTES", cap},
+        {"NODE_MEMORY_KERNEL_AVAILABLE_BYTES", kavail},
+        {"PSI_MEMORY_SOME_AVG10", psi[GL_PSI_MEMORY]},
+        {"PSI_CPU_SOME_AVG10", psi[GL_PSI_CPU]},
+        {"PSI_IO_SOME_AVG10", psi[GL_PSI_IO]},
+    };
+    gl_log_fields(LOG_DEBUG, f, sizeof(f) / sizeof(f[0]), "Tick %s (%s)", tick, wake);
+}
+
+/* One round of sense -> (later: decide -> act). wake says what started it, for the logs. */
+static void daemon_tick(gl_daemon *d, const char *wake) {
+    gl_node_sample s;
+    gl_node_pressure_change chg;
+    char status[256];
+    uint64_t now = gl_now_usec();
+
+    int r = gl_node_sample_read(d->cfg.guard.proc_root, now, &s);
+    if (r < 0) {
+        if (!d->sense_failing) {
+            gl_log_field f[] = {{"MESSAGE_ID", GL_MID_SENSE_FAILED}};
+            gl_log_fields(LOG_ERR, f, 1,
+                          "Cannot read %s/meminfo: %s; skipping ticks until it works",
+                          d->cfg.guard.proc_root, strerror(-r));
+        }
+        d->sense_failing = true;
+        return;
+    }
+    if (d->sense_failing)
+        gl_log_notice("Reading %s/meminfo works again", d->cfg.guard.proc_root);
+    d->sense_failing = false;
+    log_psi_errors(d, &s);
+
+    d->sample = s;
+    d->have_sample = true;
+    gl_node_pressure_update(&d->pressure, &d->cfg, &d->sample, &chg);
+    log_pressure_changes(d, &chg);
+
+    d->ticks++;
+    d->last_tick_done_usec = gl_now_usec();
+    log_tick(d, wake);
+
+    gl_report_input in = report_input(d);
+    gl_report_status_line(&in, status, sizeof(status));
+    if (!d->ready) {
+        sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+        d->ready = true;
+    } else {
+        sd_notifyf(0, "STATUS=%s", status);
+    }
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    daemon_tick(w->data, "timer");
+}
+
+static void on_trigger(gl_psi_trigger *t, bool dead, void *userdata) {
+    gl_daemon *d = userdata;
+    int i = t == d->triggers[TRIGGER_MEMORY] ? TRIGGER_MEMORY : TRIGGER_CPU;
+
+    if (dead) {
+        gl_log_warning("PSI trigger on %s stopped working (the kernel reported an error); the "
+                       "Interval tick alone watches %s pressure",
+                       gl_psi_trigger_path(t), trigger_resource[i]);
+        return;
+    }
+    if (gl_log_enabled(LOG_DEBUG)) {
+        char fired[24];
+        fmt_u64(fired, sizeof(fired), gl_psi_trigger_fired(t));
+        gl_log_field f[] = {
+            {"GUARDLET_EVENT", "psi-trigger"},
+            {"GUARDLET_WAKE", wake_reason_trigger[i]},
+            {"GUARDLET_TRIGGER_FIRED", fired},
+        };
+        gl_log_fields(LOG_DEBUG, f, sizeof(f) / sizeof(f[0]), "PSI trigger fired on %s",
+                      gl_psi_trigger_path(t));
+    }
+    if (gl_now_usec() - d->last_tick_done_usec < MIN_TICK_GAP_USEC)
+        return;
+    daemon_tick(d, wake_reason_trigger[i]);
+    /* The scheduled tick restarts from here so that the next one is a full Interval away. */
+    ev_timer_again(d->loop, &d->tick_timer);
+}
+
+static void triggers_free(gl_daemon *d) {
+    for (int i = 0; i < TRIGGER_N; i++) {
+        gl_psi_trigger_free(d->triggers[i]);
+        d->triggers[i] = NULL;
+    }
+}
+
+/* Arms the node's memory and CPU triggers at the configured PressureLimit. Failure is never fatal:
+ * the Interval tick still reads the same averages, only later. */
+static void triggers_arm(gl_daemon *d) {
+    const uint32_t limit_bp[TRIGGER_N] = {d->cfg.memory.pressure_limit_bp,
+                                          d->cfg.cpu.pressure_limit_bp};
+    char path[4096];
+
+    triggers_free(d);
+    for (int i = 0; i < TRIGGER_N; i++) {
+        /* A 0% limit would mean "any stall at all"; the kernel needs a positive threshold. */
+        uint32_t bp = limit_bp[i] ? limit_bp[i] : 1;
+        int r = snprintf(path, sizeof(path), "%s/pressure/%s", d->cfg.guard.proc_root,
+                         trigger_resource[i]);
+        if (r >= (int)sizeof(path))
+            continue;
+        r = gl_psi_trigger_new(d->loop, path, bp, on_trigger, d, &d->triggers[i]);
+        if (r < 0) {
+            if (!d->trigger_notice_logged[i])
+                gl_log_notice("PSI trigger on %s unavailable: %s; the Interval tick alone watches "
+                              "%s pressure",
+                              path, r == -EOPNOTSUPP ? "the file takes no triggers" : strerror(-r),
+                              trigger_resource[i]);
+            d->trigger_notice_logged[i] = true;
+            continue;
+        }
+        gl_psi_trigger_start(d->triggers[i]);
+        if (gl_psi_trigger_window_usec(d->triggers[i]) != GL_PSI_TRIGGER_FAST_WINDOW_USEC &&
+            !d->slow_window_logged) {
+            gl_log_notice("PSI triggers use a 2 s window: the kernel refused a 1 s window "
+                          "(sub-second windows need CAP_SYS_RESOURCE)");
+            d->slow_window_logged = true;
+        }
+        gl_log_info("PSI trigger armed on %s: some %" PRIu64 "ms stall within %" PRIu64 "ms", path,
+                    gl_psi_trigger_stall_usec(d->triggers[i]) / 1000,
+                    gl_psi_trigger_window_usec(d->triggers[i]) / 1000);
+    }
+}
+
+/* Applies d->cfg to the running loop: timers, triggers, names. */
+static void daemon_apply_config(gl_daemon *d) {
+    gl_node_name_resolve(&d->cfg, d->node_name, sizeof(d->node_name));
+    d->cgroup_version = gl_cgroup_detect_version(d->cfg.guard.cgroup_root);
+    d->tick_timer.repeat = (ev_tstamp)d->cfg.guard.interval_usec / 1e6;
+    ev_timer_again(d->loop, &d->tick_timer);
+    triggers_arm(d);
+}
+
+static void daemon_reload(gl_daemon *d) {
+    gl_config next;
+    gl_config_errors errs = {0};
+    char status[256];
+
+    sd_notify(0, "RELOADING=1\nSTATUS=Reloading configuration");
+    int r = gl_options_load_config(d->opts, &next, &errs);
+    if (r < 0) {
+        for (size_t i = 0; i < errs.n; i++) {
+            char line[16];
+            snprintf(line, sizeof(line), "%u", errs.v[i].line);
+            gl_log_field f[] = {
+                {"MESSAGE_ID", GL_MID_RELOAD_FAILED},
+                {"CONFIG_FILE", errs.v[i].file},
+                {"CONFIG_LINE", line},
+            };
+            gl_log_fields(LOG_ERR, f, sizeof(f) / sizeof(f[0]), "%s:%u: %s", errs.v[i].file,
+                          errs.v[i].line, errs.v[i].message);
+        }
+        gl_log_field f[] = {{"MESSAGE_ID", GL_MID_RELOAD_FAILED}};
+        gl_log_fields(
+            LOG_ERR, f, 1,
+            "Configuration reload failed (%zu error%s); keeping the running configuration", errs.n,
+            errs.n == 1 ? "" : "s");
+        gl_config_errors_free(&errs);
+    } else {
+        gl_config_free(&d->cfg);
+        d->cfg = next;
+        daemon_apply_config(d);
+        char interval[32];
+        gl_format_duration(d->cfg.guard.interval_usec, interval, sizeof(interval));
+        gl_log_field f[] = {
+            {"MESSAGE_ID", GL_MID_RELOADED},
+            {"GUARDLET_MODE", d->cfg.guard.mode == GL_MODE_DRY_RUN ? "dry-run" : "enforce"},
+        };
+        gl_log_fields(LOG_NOTICE, f, sizeof(f) / sizeof(f[0]),
+                      "Configuration reloaded: mode %s, interval %s",
+                      d->cfg.guard.mode == GL_MODE_DRY_RUN ? "dry-run" : "enforce", interval);
+    }
+    if (d->have_sample) {
+        gl_report_input in = report_input(d);
+        gl_report_status_line(&in, status, sizeof(status));
+    } else {
+        snprintf(status, sizeof(status), "Starting");
+    }
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
+    gl_daemon *d = w->data;
+    (void)revents;
+
+    if (w->signum == SIGHUP) {
+        gl_log_info("SIGHUP received: reloading configuration");
+        daemon_reload(d);
+        return;
+    }
+    gl_log_field f[] = {{"MESSAGE_ID", GL_MID_STOPPED}};
+    gl_log_fields(LOG_NOTICE, f, 1, "Stopping on %s", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+    d->exit_code = GL_EXIT_OK;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Pings systemd only while ticks keep completing: a loop that runs but no longer senses anything
+ * (stuck reads, a broken tick) must be restarted, not kept alive. Twice the Interval leaves room
+ * for one tick that runs late. */
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents) {
+    gl_daemon *d = w->data;
+    (void)loop;
+    (void)revents;
+
+    if (d->last_tick_done_usec &&
+        gl_now_usec() - d->last_tick_done_usec <= 2 * d->cfg.guard.interval_usec)
+        sd_notify(0, "WATCHDOG=1");
+}
+
+int gl_daemon_new(const gl_options *opts, const gl_config *cfg, gl_daemon **out) {
+    gl_daemon *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->opts = opts;
+    if (gl_config_copy(&d->cfg, cfg) < 0) {
+        gl_daemon_free(d);
+        return -ENOMEM;
+    }
+    d->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (!d->loop) {
+        gl_daemon_free(d);
+        return -ENOMEM;
+    }
+    ev_init(&d->tick_timer, on_tick);
+    d->tick_timer.data = d;
+    ev_init(&d->watchdog_timer, on_watchdog);
+    d->watchdog_timer.data = d;
+    ev_signal_init(&d->sig_hup, on_signal, SIGHUP);
+    ev_signal_init(&d->sig_term, on_signal, SIGTERM);
+    ev_signal_init(&d->sig_int, on_signal, SIGINT);
+    d->sig_hup.data = d->sig_term.data = d->sig_int.data = d;
+    *out = d;
+    return 0;
+}
+
+void gl_daemon_free(gl_daemon *d) {
+    if (!d)
+        return;
+    triggers_free(d);
+    if (d->loop)
+        ev_loop_destroy(d->loop);
+    gl_config_free(&d->cfg);
+    free(d);
+}
+
+int gl_daemon_run(gl_daemon *d) {
+    char interval[32];
+    gl_node_sample probe;
+    uint64_t wd = 0;
+
+    /* Node memory is the one thing guardlet cannot work without: say so and stop (exit 3). */
+    int r = gl_node_sample_read(d->cfg.guard.proc_root, gl_now_usec(), &probe);
+    if (r < 0) {
+        gl_log_crit("Cannot read %s/meminfo: %s; guardlet needs the kernel's memory figures",
+                    d->cfg.guard.proc_root, strerror(-r));
+        return GL_EXIT_MISSING;
+    }
+
+    /* A shell starts background jobs with SIGINT ignored, and libev's signalfd path only blocks
+     * signals: an inherited SIG_IGN would make the watcher deaf. Block first (so nothing arrives
+     * with the default action in between), then restore the default disposition. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    ev_signal_start(d->loop, &d->sig_hup);
+    ev_signal_start(d->loop, &d->sig_term);
+    ev_signal_start(d->loop, &d->sig_int);
+    daemon_apply_config(d);
+
+    gl_format_duration(d->cfg.guard.interval_usec, interval, sizeof(interval));
+    gl_log_field f[] = {
+        {"MESSAGE_ID", GL_MID_STARTED},
+        {"GUARDLET_MODE", d->cfg.guard.mode == GL_MODE_DRY_RUN ? "dry-run" : "enforce"},
+        {"GUARDLET_VERSION", GL_VERSION},
+    };
+    gl_log_fields(
+        LOG_NOTICE, f, sizeof(f) / sizeof(f[0]),
+        "guardlet %s started on node %s: mode %s, interval %s, %s, proc %s, cgroup %s (v%d)",
+        GL_VERSION, d->node_name, d->cfg.guard.mode == GL_MODE_DRY_RUN ? "dry-run" : "enforce",
+        interval, d->opts->no_api ? "local mode" : "local mode (API client not built yet)",
+        d->cfg.guard.proc_root, d->cfg.guard.cgroup_root, d->cgroup_version);
+    if (d->cgroup_version == 0)
+        gl_log_warning("No cgroup hierarchy recognised under %s", d->cfg.guard.cgroup_root);
+
+    if (sd_watchdog_enabled(0, &wd) > 0 && wd > 0) {
+        d->watchdog_usec = wd;
+        ev_timer_init(&d->watchdog_timer, on_watchdog, (ev_tstamp)wd / 2e6, (ev_tstamp)wd / 2e6);
+        d->watchdog_timer.data = d;
+        ev_timer_start(d->loop, &d->watchdog_timer);
+        if (wd < 2 * d->cfg.guard.interval_usec)
+            gl_log_warning("WatchdogSec is shorter than two Intervals; systemd may restart "
+                           "guardlet between ticks");
+    }
+
+    /* The first tick runs at once so that READY=1 comes with real figures. */
+    daemon_tick(d, "start");
+    d->exit_code = GL_EXIT_OK;
+    ev_run(d->loop, 0);
+    return d->exit_code;
+}

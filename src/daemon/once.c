@@ -1,0 +1,65 @@
+/* once.c: --once: two samples one Interval apart, the pressure verdict and the report; never acts.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+#include <time.h>
+
+#include "guardlet/daemon.h"
+#include "guardlet/node.h"
+#include "guardlet/pressure.h"
+#include "guardlet/report.h"
+
+static void sleep_usec(uint64_t usec) {
+    struct timespec ts = {.tv_sec = (time_t)(usec / 1000000u),
+                          .tv_nsec = (long)(usec % 1000000u) * 1000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+int gl_once_run(const gl_options *opts, const gl_config *cfg, FILE *out) {
+    (void)opts->no_api; /* local mode until the Kubernetes client exists */
+    gl_node_sample first, second;
+    gl_node_pressure pressure = {0};
+    gl_node_pressure_change chg;
+    char node_name[256];
+
+    /* Two samples: rates (CPU usage, growth) need a delta, and the second sample is what a tick
+     * would decide on. */
+    int r = gl_node_sample_read(cfg->guard.proc_root, gl_now_usec(), &first);
+    if (r == 0) {
+        gl_node_pressure_update(&pressure, cfg, &first, &chg);
+        sleep_usec(cfg->guard.interval_usec);
+        r = gl_node_sample_read(cfg->guard.proc_root, gl_now_usec(), &second);
+    }
+    if (r < 0) {
+        fprintf(stderr, "guardlet: cannot read %s/meminfo: %s\n", cfg->guard.proc_root,
+                strerror(-r));
+        return GL_EXIT_MISSING;
+    }
+    gl_node_pressure_update(&pressure, cfg, &second, &chg);
+    gl_node_name_resolve(cfg, node_name, sizeof(node_name));
+
+    gl_report_input in = {
+        .node_name = node_name,
+        .cgroup_version = gl_cgroup_detect_version(cfg->guard.cgroup_root),
+        .pool = gl_config_pool_for(cfg, second.capacity_bytes, second.cpus),
+        .sample = &second,
+        .pressure = &pressure,
+        .config = cfg,
+        .api = false, /* local mode until the Kubernetes client exists; opts->no_api is implied */
+    };
+    if (opts->output == GL_OUTPUT_JSON) {
+        json_t *j = gl_report_json(&in);
+        if (!j || json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
+            json_decref(j);
+            fprintf(stderr, "guardlet: out of memory rendering the report\n");
+            return GL_EXIT_MISSING;
+        }
+        fputc('\n', out);
+        json_decref(j);
+    } else {
+        gl_report_text(&in, out);
+    }
+    return fflush(out) == 0 ? GL_EXIT_OK : GL_EXIT_MISSING;
+}

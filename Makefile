@@ -52,6 +52,9 @@ TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(BUILDDIR)/%.o)
 
 PYTHON ?= python3
 
+# Objects of test programs are kept between runs.
+.SECONDARY:
+
 .PHONY: all deps check check-unit check-integration check-asan check-valgrind check-all \
 	format format-check bench clean
 
@@ -109,7 +112,16 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
-bench: all
+$(BUILDDIR)/bench/bench_scan: $(BUILDDIR)/tests/bench/bench_scan.o $(BUILDDIR)/tests/unit/cgfixture.o $(BUILDDIR)/libguardlet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILDDIR)/tests/bench/%.o: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# Benchmarks, never tests: numbers for the README, compared as ratios within one run.
+bench: all $(BUILDDIR)/bench/bench_scan
 	$(PYTHON) tests/bench/run.py --builddir $(BUILDDIR)
 
 clean:

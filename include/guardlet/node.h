@@ -30,10 +30,6 @@ int gl_node_sample_read(const char *proc_root, uint64_t now_usec, gl_node_sample
 /* Counts the "cpuN" lines of /proc/stat text. Returns the count (0 when there are none). */
 unsigned gl_proc_stat_count_cpus(const char *buf, size_t len);
 
-/* The cgroup layout under root: 2 (unified), 1 (v1 controllers, with or without a v2
- * "unified" mount beside them), or 0 when neither is recognised. */
-int gl_cgroup_detect_version(const char *root);
-
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t gl_now_usec(void);
 

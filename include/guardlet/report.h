@@ -7,6 +7,7 @@
 
 #include "guardlet/config.h"
 #include "guardlet/node.h"
+#include "guardlet/pods.h"
 #include "guardlet/pressure.h"
 
 /* Everything a report needs about the node; no pointers are owned. */
@@ -17,11 +18,15 @@ typedef struct {
     const gl_node_sample *sample;
     const gl_node_pressure *pressure;
     const gl_config *config;
-    bool api; /* false in local mode */
+    const gl_pods *pods; /* NULL: no pod view (no kubepods tree found) */
+    bool api;            /* false in local mode */
 } gl_report_input;
 
 /* The contract's --once object: node, pods, decisions. Returns a new reference or NULL (ENOMEM). */
 json_t *gl_report_json(const gl_report_input *in);
+
+/* One pod as in the contract's "pods" array. Returns a new reference or NULL (ENOMEM). */
+json_t *gl_report_pod_json(const gl_pod *pod, uint64_t node_available_bytes);
 
 /* A human summary of the same, several lines, for --once -o text. */
 void gl_report_text(const gl_report_input *in, FILE *out);

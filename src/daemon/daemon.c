@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -15,7 +16,9 @@
 
 #include "guardlet/log.h"
 #include "guardlet/message_ids.h"
+#include "guardlet/cgroup.h"
 #include "guardlet/node.h"
+#include "guardlet/pods.h"
 #include "guardlet/pressure.h"
 #include "guardlet/psi_trigger.h"
 #include "guardlet/report.h"
@@ -25,8 +28,13 @@
  * this are coalesced. The kernel sends at most one notification per window (>= 500 ms) anyway. */
 #define MIN_TICK_GAP_USEC 100000u
 
-/* Triggers watch the node's memory and CPU pressure; index into d->triggers. */
-enum { TRIGGER_MEMORY, TRIGGER_CPU, TRIGGER_N };
+/* Triggers watch the node's memory and CPU pressure and the kubepods cgroup's memory pressure
+ * (v2): two or three kernel psimon threads, never one per pod. Index into d->triggers. */
+enum { TRIGGER_MEMORY, TRIGGER_CPU, TRIGGER_KUBEPODS, TRIGGER_N };
+
+/* An unexpected pod read error is repeated at most this often, so a broken file cannot flood
+ * the journal once per tick. */
+#define POD_ERROR_LOG_EVERY_USEC (60u * 1000000u)
 
 struct gl_daemon {
     struct ev_loop *loop;
@@ -34,6 +42,10 @@ struct gl_daemon {
     gl_config cfg;
     char node_name[256];
     int cgroup_version;
+    gl_cgroup_layout layout;
+    gl_pods *pods;
+    uint64_t pod_error_logged_usec;
+    bool kubepods_logged;
 
     ev_timer tick_timer;
     ev_timer watchdog_timer;
@@ -55,8 +67,11 @@ struct gl_daemon {
     int exit_code;
 };
 
-static const char *const trigger_resource[TRIGGER_N] = {"memory", "cpu"};
-static const char *const wake_reason_trigger[TRIGGER_N] = {"psi-memory", "psi-cpu"};
+static void triggers_arm_one(gl_daemon *d, int i);
+
+static const char *const trigger_resource[TRIGGER_N] = {"memory", "cpu", "kubepods memory"};
+static const char *const wake_reason_trigger[TRIGGER_N] = {"psi-memory", "psi-cpu",
+                                                           "psi-kubepods-memory"};
 
 void gl_node_name_resolve(const gl_config *c, char *buf, size_t len) {
     const char *env = getenv("NODE_NAME");
@@ -86,6 +101,7 @@ static gl_report_input report_input(const gl_daemon *d) {
         .sample = &d->sample,
         .pressure = &d->pressure,
         .config = &d->cfg,
+        .pods = d->layout.kubepods ? d->pods : NULL,
         .api = false,
     };
 }
@@ -153,9 +169,36 @@ static void log_psi_errors(gl_daemon *d, const gl_node_sample *s) {
     }
 }
 
-static void log_tick(gl_daemon *d, const char *wake) {
+/* Says when the kubepods tree appears or goes, and (rate-limited) unexpected read errors. */
+static void log_scan(gl_daemon *d, const gl_pods_scan_stats *st) {
+    if (st->kubepods_found != d->kubepods_logged) {
+        if (st->kubepods_found)
+            gl_log_notice("Found the kubepods cgroup at %s/%s (%s driver): watching pods",
+                          d->layout.memory, d->layout.kubepods,
+                          d->layout.systemd_driver ? "systemd" : "cgroupfs");
+        d->kubepods_logged = st->kubepods_found;
+        if (st->kubepods_found && !d->triggers[TRIGGER_KUBEPODS])
+            triggers_arm_one(d, TRIGGER_KUBEPODS);
+    }
+    if (st->added || st->removed)
+        gl_log_debug("Pods: %zu (%zu new, %zu gone)", st->pods, st->added, st->removed);
+    const char *err = gl_pods_last_error(d->pods);
+    uint64_t now = gl_now_usec();
+    if (err &&
+        (!d->pod_error_logged_usec || now - d->pod_error_logged_usec >= POD_ERROR_LOG_EVERY_USEC)) {
+        gl_log_field f[] = {{"MESSAGE_ID", GL_MID_SENSE_FAILED}};
+        gl_log_fields(LOG_WARNING, f, 1,
+                      "Cannot read %zu pod cgroup file%s, for example %s (repeats at most once a "
+                      "minute)",
+                      st->read_errors, st->read_errors == 1 ? "" : "s", err);
+        d->pod_error_logged_usec = now;
+    }
+}
+
+static void log_tick(gl_daemon *d, const char *wake, const gl_pods_scan_stats *st) {
     const gl_node_sample *s = &d->sample;
     char tick[24], avail[24], ws[24], cap[24], kavail[24], psi[GL_PSI_N][16];
+    char pods[24], files[24], errors[24];
 
     if (!gl_log_enabled(LOG_DEBUG))
         return;
@@ -170,6 +213,9 @@ static void log_tick(gl_daemon *d, const char *wake) {
         else
             fmt_bp(psi[r], sizeof(psi[r]), s->psi[r].some.avg10_bp);
     }
+    fmt_u64(pods, sizeof(pods), st->pods);
+    fmt_u64(files, sizeof(files), st->files_read);
+    fmt_u64(errors, sizeof(errors), st->read_errors);
     gl_log_field f[] = {
         {"GUARDLET_EVENT", "tick"},
         {"GUARDLET_TICK", tick},
@@ -183,6 +229,9 @@ static void log_tick(gl_daemon *d, const char *wake) {
         {"PSI_MEMORY_SOME_AVG10", psi[GL_PSI_MEMORY]},
         {"PSI_CPU_SOME_AVG10", psi[GL_PSI_CPU]},
         {"PSI_IO_SOME_AVG10", psi[GL_PSI_IO]},
+        {"GUARDLET_PODS", pods},
+        {"GUARDLET_FILES_READ", files},
+        {"GUARDLET_READ_ERRORS", errors},
     };
     gl_log_fields(LOG_DEBUG, f, sizeof(f) / sizeof(f[0]), "Tick %s (%s)", tick, wake);
 }
@@ -215,9 +264,19 @@ static void daemon_tick(gl_daemon *d, const char *wake) {
     gl_node_pressure_update(&d->pressure, &d->cfg, &d->sample, &chg);
     log_pressure_changes(d, &chg);
 
+    gl_pods_scan_stats st = {0};
+    if (d->pods) {
+        /* Under memory pressure every pod's inactive_file must be fresh: the working sets are
+         * what the choice of offender rests on. */
+        bool hot = d->pressure.mem_level != GL_MEM_LEVEL_OK || d->pressure.mem_psi.sustained;
+        if (gl_pods_scan(d->pods, now, hot, &st) < 0)
+            gl_log_err("Out of memory while scanning pods; figures may be incomplete");
+        log_scan(d, &st);
+    }
+
     d->ticks++;
     d->last_tick_done_usec = gl_now_usec();
-    log_tick(d, wake);
+    log_tick(d, wake, &st);
 
     gl_report_input in = report_input(d);
     gl_report_status_line(&in, status, sizeof(status));
@@ -237,7 +296,9 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
 
 static void on_trigger(gl_psi_trigger *t, bool dead, void *userdata) {
     gl_daemon *d = userdata;
-    int i = t == d->triggers[TRIGGER_MEMORY] ? TRIGGER_MEMORY : TRIGGER_CPU;
+    int i = 0;
+    while (i < TRIGGER_N - 1 && t != d->triggers[i])
+        i++;
 
     if (dead) {
         gl_log_warning("PSI trigger on %s stopped working (the kernel reported an error); the "
@@ -270,48 +331,77 @@ static void triggers_free(gl_daemon *d) {
     }
 }
 
-/* Arms the node's memory and CPU triggers at the configured PressureLimit. Failure is never fatal:
- * the Interval tick still reads the same averages, only later. */
-static void triggers_arm(gl_daemon *d) {
-    const uint32_t limit_bp[TRIGGER_N] = {d->cfg.memory.pressure_limit_bp,
-                                          d->cfg.cpu.pressure_limit_bp};
+/* Arms one trigger at its configured PressureLimit. Failure is never fatal: the Interval tick
+ * still reads the same averages, only later. */
+static void triggers_arm_one(gl_daemon *d, int i) {
     char path[4096];
+    int r;
 
-    triggers_free(d);
-    for (int i = 0; i < TRIGGER_N; i++) {
-        /* A 0% limit would mean "any stall at all"; the kernel needs a positive threshold. */
-        uint32_t bp = limit_bp[i] ? limit_bp[i] : 1;
-        int r = snprintf(path, sizeof(path), "%s/pressure/%s", d->cfg.guard.proc_root,
-                         trigger_resource[i]);
-        if (r >= (int)sizeof(path))
-            continue;
-        r = gl_psi_trigger_new(d->loop, path, bp, on_trigger, d, &d->triggers[i]);
-        if (r < 0) {
-            if (!d->trigger_notice_logged[i])
-                gl_log_notice("PSI trigger on %s unavailable: %s; the Interval tick alone watches "
-                              "%s pressure",
-                              path, r == -EOPNOTSUPP ? "the file takes no triggers" : strerror(-r),
-                              trigger_resource[i]);
-            d->trigger_notice_logged[i] = true;
-            continue;
-        }
-        gl_psi_trigger_start(d->triggers[i]);
-        if (gl_psi_trigger_window_usec(d->triggers[i]) != GL_PSI_TRIGGER_FAST_WINDOW_USEC &&
-            !d->slow_window_logged) {
-            gl_log_notice("PSI triggers use a 2 s window: the kernel refused a 1 s window "
-                          "(sub-second windows need CAP_SYS_RESOURCE)");
-            d->slow_window_logged = true;
-        }
-        gl_log_info("PSI trigger armed on %s: some %" PRIu64 "ms stall within %" PRIu64 "ms", path,
-                    gl_psi_trigger_stall_usec(d->triggers[i]) / 1000,
-                    gl_psi_trigger_window_usec(d->triggers[i]) / 1000);
+    gl_psi_trigger_free(d->triggers[i]);
+    d->triggers[i] = NULL;
+    /* A 0% limit would mean "any stall at all"; the kernel needs a positive threshold. */
+    uint32_t bp = i == TRIGGER_CPU ? d->cfg.cpu.pressure_limit_bp : d->cfg.memory.pressure_limit_bp;
+    bp = bp ? bp : 1;
+    if (i == TRIGGER_KUBEPODS) {
+        /* Only v2 has per-cgroup pressure files. */
+        if (d->layout.version != GL_CGROUP_V2 || !d->layout.kubepods)
+            return;
+        r = snprintf(path, sizeof(path), "%s/%s/memory.pressure", d->layout.memory,
+                     d->layout.kubepods);
+    } else {
+        r = snprintf(path, sizeof(path), "%s/pressure/%s", d->cfg.guard.proc_root,
+                     i == TRIGGER_CPU ? "cpu" : "memory");
     }
+    if (r >= (int)sizeof(path))
+        return;
+    r = gl_psi_trigger_new(d->loop, path, bp, on_trigger, d, &d->triggers[i]);
+    if (r < 0) {
+        if (!d->trigger_notice_logged[i])
+            gl_log_notice("PSI trigger on %s unavailable: %s; the Interval tick alone watches "
+                          "%s pressure",
+                          path, r == -EOPNOTSUPP ? "the file takes no triggers" : strerror(-r),
+                          trigger_resource[i]);
+        d->trigger_notice_logged[i] = true;
+        return;
+    }
+    gl_psi_trigger_start(d->triggers[i]);
+    if (gl_psi_trigger_window_usec(d->triggers[i]) != GL_PSI_TRIGGER_FAST_WINDOW_USEC &&
+        !d->slow_window_logged) {
+        gl_log_notice("PSI triggers use a 2 s window: the kernel refused a 1 s window "
+                      "(sub-second windows need CAP_SYS_RESOURCE)");
+        d->slow_window_logged = true;
+    }
+    gl_log_info("PSI trigger armed on %s: some %" PRIu64 "ms stall within %" PRIu64 "ms", path,
+                gl_psi_trigger_stall_usec(d->triggers[i]) / 1000,
+                gl_psi_trigger_window_usec(d->triggers[i]) / 1000);
+}
+
+static void triggers_arm(gl_daemon *d) {
+    for (int i = 0; i < TRIGGER_N; i++)
+        triggers_arm_one(d, i);
 }
 
 /* Applies d->cfg to the running loop: timers, triggers, names. */
 static void daemon_apply_config(gl_daemon *d) {
+    gl_pods_params pp = {
+        .leak_window_usec = d->cfg.runaway.leak_window_usec,
+        .min_growth_per_sec = d->cfg.runaway.min_growth_rate_bytes,
+    };
+
     gl_node_name_resolve(&d->cfg, d->node_name, sizeof(d->node_name));
-    d->cgroup_version = gl_cgroup_detect_version(d->cfg.guard.cgroup_root);
+    /* A new cgroup root means a new view of every pod; otherwise pods keep their history. */
+    if (!d->layout.root || strcmp(d->layout.root, d->cfg.guard.cgroup_root) != 0) {
+        gl_pods_free(d->pods);
+        d->pods = NULL;
+        gl_cgroup_layout_free(&d->layout);
+        d->kubepods_logged = false;
+        if (gl_cgroup_layout_discover(d->cfg.guard.cgroup_root, &d->layout) < 0 ||
+            gl_pods_new(&d->layout, &pp, &d->pods) < 0)
+            gl_log_err("Out of memory setting up the pod view; pods are not watched");
+    } else if (d->pods) {
+        gl_pods_set_params(d->pods, &pp);
+    }
+    d->cgroup_version = (int)d->layout.version;
     d->tick_timer.repeat = (ev_tstamp)d->cfg.guard.interval_usec / 1e6;
     ev_timer_again(d->loop, &d->tick_timer);
     triggers_arm(d);
@@ -424,10 +514,26 @@ void gl_daemon_free(gl_daemon *d) {
     if (!d)
         return;
     triggers_free(d);
+    gl_pods_free(d->pods);
+    gl_cgroup_layout_free(&d->layout);
     if (d->loop)
         ev_loop_destroy(d->loop);
     gl_config_free(&d->cfg);
     free(d);
+}
+
+/* Each pod keeps about eight cgroup files open (FIELD-NOTES: cached fds read ~2x faster than
+ * open/read/close), so hundreds of pods outgrow the usual soft limit of 1024. The hard limit is
+ * what the unit allows (LimitNOFILE=65536); take all of it. */
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        gl_log_debug("Raised the open file limit from %llu to %llu", (unsigned long long)old,
+                     (unsigned long long)rl.rlim_max);
 }
 
 int gl_daemon_run(gl_daemon *d) {
@@ -456,6 +562,7 @@ int gl_daemon_run(gl_daemon *d) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     ev_signal_start(d->loop, &d->sig_hup);
     ev_signal_start(d->loop, &d->sig_term);
     ev_signal_start(d->loop, &d->sig_int);

@@ -5,8 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "guardlet/cgroup.h"
 #include "guardlet/daemon.h"
 #include "guardlet/node.h"
+#include "guardlet/pods.h"
 #include "guardlet/pressure.h"
 #include "guardlet/report.h"
 
@@ -18,48 +20,68 @@ static void sleep_usec(uint64_t usec) {
 }
 
 int gl_once_run(const gl_options *opts, const gl_config *cfg, FILE *out) {
-    (void)opts->no_api; /* local mode until the Kubernetes client exists */
     gl_node_sample first, second;
     gl_node_pressure pressure = {0};
     gl_node_pressure_change chg;
+    gl_cgroup_layout layout;
+    gl_pods *pods = NULL;
     char node_name[256];
+    int ret = GL_EXIT_MISSING;
+    gl_pods_params pp = {
+        .leak_window_usec = cfg->runaway.leak_window_usec,
+        .min_growth_per_sec = cfg->runaway.min_growth_rate_bytes,
+    };
+
+    (void)opts->no_api; /* local mode until the Kubernetes client exists */
+    if (gl_cgroup_layout_discover(cfg->guard.cgroup_root, &layout) < 0 ||
+        gl_pods_new(&layout, &pp, &pods) < 0) {
+        fprintf(stderr, "guardlet: out of memory\n");
+        goto out;
+    }
 
     /* Two samples: rates (CPU usage, growth) need a delta, and the second sample is what a tick
      * would decide on. */
     int r = gl_node_sample_read(cfg->guard.proc_root, gl_now_usec(), &first);
     if (r == 0) {
         gl_node_pressure_update(&pressure, cfg, &first, &chg);
+        gl_pods_scan(pods, first.timestamp_usec, true, NULL);
         sleep_usec(cfg->guard.interval_usec);
         r = gl_node_sample_read(cfg->guard.proc_root, gl_now_usec(), &second);
     }
     if (r < 0) {
         fprintf(stderr, "guardlet: cannot read %s/meminfo: %s\n", cfg->guard.proc_root,
                 strerror(-r));
-        return GL_EXIT_MISSING;
+        goto out;
     }
     gl_node_pressure_update(&pressure, cfg, &second, &chg);
+    gl_pods_scan(pods, second.timestamp_usec, true, NULL);
     gl_node_name_resolve(cfg, node_name, sizeof(node_name));
 
     gl_report_input in = {
         .node_name = node_name,
-        .cgroup_version = gl_cgroup_detect_version(cfg->guard.cgroup_root),
+        .cgroup_version = (int)layout.version,
         .pool = gl_config_pool_for(cfg, second.capacity_bytes, second.cpus),
         .sample = &second,
         .pressure = &pressure,
         .config = cfg,
-        .api = false, /* local mode until the Kubernetes client exists; opts->no_api is implied */
+        .pods = layout.kubepods || gl_pods_count(pods) ? pods : NULL,
+        .api = false,
     };
     if (opts->output == GL_OUTPUT_JSON) {
         json_t *j = gl_report_json(&in);
         if (!j || json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
             json_decref(j);
             fprintf(stderr, "guardlet: out of memory rendering the report\n");
-            return GL_EXIT_MISSING;
+            goto out;
         }
         fputc('\n', out);
         json_decref(j);
     } else {
         gl_report_text(&in, out);
     }
-    return fflush(out) == 0 ? GL_EXIT_OK : GL_EXIT_MISSING;
+    ret = fflush(out) == 0 ? GL_EXIT_OK : GL_EXIT_MISSING;
+out:
+    gl_pods_free(pods);
+    gl_cgroup_layout_free(&layout);
+    return ret;
 }

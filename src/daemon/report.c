@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "guardlet/units.h"
@@ -19,6 +20,64 @@ static json_t *psi_json(const gl_node_sample *s, gl_psi_resource r) {
     const gl_psi *p = &s->psi[r];
     return json_pack("{s:f, s:o}", "some_avg10", bp_to_percent(p->some.avg10_bp), "full_avg10",
                      p->has_full ? json_real(bp_to_percent(p->full.avg10_bp)) : json_null());
+}
+
+/* A byte count as JSON, null for "no limit". */
+static json_t *limit_json(uint64_t v) {
+    return v == GL_CGROUP_UNLIMITED ? json_null() : json_integer((json_int_t)v);
+}
+
+/* Seconds until a projection is reached, null when never. */
+static json_t *eta_json(uint64_t usec) {
+    return usec == UINT64_MAX ? json_null() : json_real((double)usec / 1e6);
+}
+
+json_t *gl_report_pod_json(const gl_pod *pod, uint64_t node_available_bytes) {
+    const gl_pod_sample *s = &pod->cur;
+    bool growing = pod->growth.n_points > 0;
+    double slope = growing ? pod->growth.slope_per_sec : 0.0;
+    uint64_t to_limit =
+        s->memory_max_bytes == GL_CGROUP_UNLIMITED
+            ? UINT64_MAX
+            : gl_growth_time_to(s->memory_working_set_bytes, s->memory_max_bytes, slope);
+    /* The node runs out when the pod's growth has eaten what is still available. */
+    uint64_t to_node = gl_growth_time_to(0, node_available_bytes, slope);
+
+    json_t *containers = json_array();
+    if (!containers)
+        return NULL;
+    for (size_t i = 0; i < pod->n_containers; i++)
+        json_array_append_new(containers,
+                              json_pack("{s:s, s:s}", "id", pod->containers[i].id, "runtime",
+                                        gl_runtime_name(pod->containers[i].runtime)));
+    json_t *psi = s->has_psi
+                      ? json_pack("{s:f, s:f, s:f}", "memory_some_avg10",
+                                  bp_to_percent(s->psi[GL_PSI_MEMORY].some.avg10_bp),
+                                  "cpu_some_avg10", bp_to_percent(s->psi[GL_PSI_CPU].some.avg10_bp),
+                                  "io_some_avg10", bp_to_percent(s->psi[GL_PSI_IO].some.avg10_bp))
+                      : json_null();
+    return json_pack(
+        "{s:s, s:n, s:n, s:s, s:s, s:b,"
+        " s:{s:I, s:o, s:o, s:I, s:I, s:o, s:s, s:o, s:o, s:I, s:I},"
+        " s:{s:f, s:f, s:I},"
+        " s:I, s:o, s:o, s:o}",
+        "uid", pod->uid, "namespace", "name", "qos", gl_qos_name(pod->qos), "cgroup", pod->cgroup,
+        "protected", false, /* who is protected is the policy's call (namespace, priority) */
+        "memory", "working_set_bytes", (json_int_t)s->memory_working_set_bytes, "limit_bytes",
+        limit_json(s->memory_max_bytes), "high_bytes", limit_json(s->memory_high_bytes),
+        "usage_bytes", (json_int_t)s->memory_current_bytes, "inactive_file_bytes",
+        (json_int_t)s->memory_inactive_file_bytes, "growth_bytes_per_sec",
+        growing ? json_real(slope) : json_null(), "growth_estimator",
+        !growing             ? "none"
+        : pod->growth_robust ? "theil-sen"
+                             : "least-squares",
+        "seconds_to_limit", growing ? eta_json(to_limit) : json_null(),
+        "seconds_to_node_exhaustion", growing && slope > 0 ? eta_json(to_node) : json_null(),
+        "oom_events", (json_int_t)s->oom_events, "oom_kill_events", (json_int_t)s->oom_kill_events,
+        "cpu", "usage_cores", (double)pod->cpu_usage_millicores / 1000.0, "throttled_ratio",
+        (double)pod->cpu_throttled_bp / 10000.0, "usage_usec", (json_int_t)s->cpu_usage_usec,
+        "pids", (json_int_t)s->pids_current, "pids_max", limit_json(s->pids_max), "psi", psi,
+        "containers", containers);
 }
 
 json_t *gl_report_json(const gl_report_input *in) {
@@ -42,9 +101,27 @@ json_t *gl_report_json(const gl_report_input *in) {
         in->pressure->cpu_psi.sustained);
     if (!node)
         return NULL;
-    return json_pack("{s:o, s:s, s:b, s:[], s:[]}", "node", node, "mode",
+    json_t *pods = json_array();
+    if (!pods) {
+        json_decref(node);
+        return NULL;
+    }
+    if (in->pods) {
+        gl_pods_totals t;
+        gl_pods_totals_get(in->pods, &t);
+        json_object_set_new(
+            node, "kubepods",
+            json_pack("{s:i, s:I, s:I, s:f, s:I}", "pods", (int)gl_pods_count(in->pods),
+                      "working_set_bytes", (json_int_t)t.memory_working_set_bytes, "usage_bytes",
+                      (json_int_t)t.memory_current_bytes, "cpu_usage_cores",
+                      (double)t.cpu_usage_millicores / 1000.0, "pids", (json_int_t)t.pids_current));
+        for (size_t i = 0; i < gl_pods_count(in->pods); i++)
+            json_array_append_new(pods,
+                                  gl_report_pod_json(gl_pods_at(in->pods, i), s->available_bytes));
+    }
+    return json_pack("{s:o, s:s, s:b, s:o, s:[]}", "node", node, "mode",
                      in->config->guard.mode == GL_MODE_DRY_RUN ? "dry-run" : "enforce", "api",
-                     in->api, "pods", "decisions");
+                     in->api, "pods", pods, "decisions");
 }
 
 static void psi_text(const gl_node_sample *s, gl_psi_resource r, char *buf, size_t len) {
@@ -60,6 +137,49 @@ static void psi_text(const gl_node_sample *s, gl_psi_resource r, char *buf, size
 /* Available memory as a whole percentage of capacity, for humans. */
 static unsigned available_percent(const gl_node_sample *s) {
     return s->capacity_bytes ? (unsigned)(s->available_bytes * 100 / s->capacity_bytes) : 0;
+}
+
+/* Orders pods by working set, largest first, for the text table. */
+static int cmp_ws_desc(const void *a, const void *b) {
+    const gl_pod *x = *(const gl_pod *const *)a, *y = *(const gl_pod *const *)b;
+    uint64_t wx = x->cur.memory_working_set_bytes, wy = y->cur.memory_working_set_bytes;
+    return wx < wy ? 1 : wx > wy ? -1 : strcmp(x->uid, y->uid);
+}
+
+static void print_pods_text(const gl_report_input *in, FILE *out) {
+    size_t n = in->pods ? gl_pods_count(in->pods) : 0;
+    if (n == 0) {
+        fprintf(out, "pods:      none seen%s\n", in->pods ? "" : " (no kubepods cgroup found)");
+        return;
+    }
+    const gl_pod **v = malloc(n * sizeof(*v));
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        v[i] = gl_pods_at(in->pods, i);
+    qsort(v, n, sizeof(*v), cmp_ws_desc);
+    fprintf(out, "pods:      %zu\n", n);
+    fprintf(out, "  %-36s %-10s %10s %10s %12s %6s %6s %5s\n", "UID", "QOS", "WORKSET", "LIMIT",
+            "GROWTH/s", "CPU", "THR%", "PIDS");
+    for (size_t i = 0; i < n; i++) {
+        const gl_pod *p = v[i];
+        char ws[32], lim[32], gr[32];
+        gl_format_bytes(p->cur.memory_working_set_bytes, ws, sizeof(ws));
+        if (p->cur.memory_max_bytes == GL_CGROUP_UNLIMITED)
+            snprintf(lim, sizeof(lim), "none");
+        else
+            gl_format_bytes(p->cur.memory_max_bytes, lim, sizeof(lim));
+        if (p->growth.n_points == 0)
+            snprintf(gr, sizeof(gr), "-");
+        else if (p->growth.slope_per_sec < 0)
+            snprintf(gr, sizeof(gr), "shrinking");
+        else
+            gl_format_bytes((uint64_t)p->growth.slope_per_sec, gr, sizeof(gr));
+        fprintf(out, "  %-36s %-10s %10s %10s %12s %6.2f %6.1f %5llu\n", p->uid,
+                gl_qos_name(p->qos), ws, lim, gr, p->cpu_usage_millicores / 1000.0,
+                p->cpu_throttled_bp / 100.0, (unsigned long long)p->cur.pids_current);
+    }
+    free(v);
 }
 
 void gl_report_text(const gl_report_input *in, FILE *out) {
@@ -92,7 +212,7 @@ void gl_report_text(const gl_report_input *in, FILE *out) {
     fprintf(out, "state:     memory %s%s%s\n", gl_mem_level_name(in->pressure->mem_level),
             in->pressure->mem_psi.sustained ? ", memory PSI sustained over limit" : "",
             in->pressure->cpu_psi.sustained ? ", CPU PSI sustained over limit" : "");
-    fprintf(out, "pods:      none seen\n");
+    print_pods_text(in, out);
     fprintf(out, "decisions: none\n");
 }
 

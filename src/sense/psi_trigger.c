@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/epoll.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 struct gl_psi_trigger {
@@ -41,12 +43,21 @@ static void on_epoll_ready(struct ev_loop *loop, ev_io *w, int revents) {
     t->cb(t, false, t->userdata);
 }
 
-/* Opens path and writes the trigger. Returns the fd or -errno. */
+/* Opens path and writes the trigger. Returns the fd, -EOPNOTSUPP when path is not a kernel
+ * pressure file, or -errno. */
 static int trigger_arm(const char *path, uint64_t stall_usec, uint64_t window_usec) {
     char spec[64];
+    struct statfs sfs;
     int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    /* Writing the trigger into anything but procfs or cgroupfs would overwrite a real file (a
+     * test fixture, a mistyped --proc-root): check before writing, not after. */
+    if (fstatfs(fd, &sfs) < 0 ||
+        (sfs.f_type != PROC_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC)) {
+        close(fd);
+        return -EOPNOTSUPP;
+    }
     int len = snprintf(spec, sizeof(spec), "some %llu %llu", (unsigned long long)stall_usec,
                        (unsigned long long)window_usec);
     /* The kernel's documentation writes the terminating NUL too. */

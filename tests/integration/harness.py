@@ -185,7 +185,13 @@ class Daemon:
             self.proc.wait()
             raise AssertionError("guardlet did not exit within the timeout after SIGTERM")
         self.thread.join(5)
+        self.close()
         return code
+
+    def close(self):
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()
 
 
 def is_tick(e):
@@ -202,6 +208,8 @@ class TempDirTest(unittest.TestCase):
             if d.proc.poll() is None:
                 d.proc.kill()
                 d.proc.wait()
+            d.thread.join(5)
+            d.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self, args, **kw):

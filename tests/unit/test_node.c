@@ -93,15 +93,6 @@ START_TEST(test_sample_real_proc) {
 }
 END_TEST
 
-START_TEST(test_cgroup_detect) {
-    ck_assert_int_eq(gl_cgroup_detect_version(root), 0);
-    mk("memory");
-    ck_assert_int_eq(gl_cgroup_detect_version(root), 1);
-    put("cgroup.controllers", "cpu memory\n");
-    ck_assert_int_eq(gl_cgroup_detect_version(root), 2);
-}
-END_TEST
-
 static Suite *node_suite(void) {
     Suite *s = suite_create("node");
     TCase *tc = tcase_create("core");
@@ -110,7 +101,6 @@ static Suite *node_suite(void) {
     tcase_add_test(tc, test_sample_from_fixture);
     tcase_add_test(tc, test_sample_needs_meminfo);
     tcase_add_test(tc, test_sample_real_proc);
-    tcase_add_test(tc, test_cgroup_detect);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -77,6 +77,11 @@ typedef struct gl_config {
     struct {
         char **namespaces; /* n_namespaces entries; a later file's Namespaces= replaces the list */
         size_t n_namespaces;
+        /* Pod UIDs (lowercase 8-4-4-4-12 hex), n_pod_uids entries; a later file's PodUIDs= replaces
+         * the list. The one protection that works in local mode, where namespaces, priorities and
+         * annotations are unknown. */
+        char **pod_uids;
+        size_t n_pod_uids;
         int64_t min_priority;
         char *annotation;
     } protect;
@@ -153,5 +158,9 @@ const char *gl_config_pool_for(const gl_config *c, uint64_t memory_bytes, unsign
 
 /* True when namespace is listed in [Protect] Namespaces. */
 bool gl_config_namespace_protected(const gl_config *c, const char *ns);
+
+/* True when uid is listed in [Protect] PodUIDs (exact, case-sensitive: the kubelet writes UIDs in
+ * lowercase, and the list is validated to be lowercase). */
+bool gl_config_pod_uid_protected(const gl_config *c, const char *uid);
 
 #endif

@@ -10,4 +10,15 @@
 #define GL_MID_PRESSURE      "2c442261dc6140309a11a11997bba2b7"
 #define GL_MID_SENSE_FAILED  "59417c4b60004ebfb348bff717c796a9"
 
+/* One per action kind (the contract's MESSAGE_ID per action), and one for decisions that were
+ * reported but not carried out (protected, rate-limited, dry-run, recovered, ...). */
+#define GL_MID_THROTTLE_MEMORY "32917187827d4272b0150fe46c2c1262"
+#define GL_MID_THROTTLE_CPU    "73260af5a47d41fa98e164572f4a0648"
+#define GL_MID_FREEZE          "c9140276145b407ba936e050bc87cd94"
+#define GL_MID_EVICT           "f91260ed962f4926902df5048673a73d"
+#define GL_MID_KILL            "02200edf1a044bc89eac00f49d061b78"
+#define GL_MID_RESTORE         "854d62a5de80483bbef935f6362adaff"
+#define GL_MID_NOT_ACTED       "9744926563524ad4a0dc3d2b8aaa7163"
+#define GL_MID_ACTION_FAILED   "589e9a50a3fe4c1eac06fe63625aee7d"
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "guardlet/config.h"
+#include "guardlet/guard.h"
 #include "guardlet/node.h"
 #include "guardlet/pods.h"
 #include "guardlet/pressure.h"
@@ -19,7 +20,9 @@ typedef struct {
     const gl_node_pressure *pressure;
     const gl_config *config;
     const gl_pods *pods; /* NULL: no pod view (no kubepods tree found) */
-    bool api;            /* false in local mode */
+    const gl_guard_outcome *decisions;
+    size_t n_decisions;
+    bool api; /* false in local mode */
 } gl_report_input;
 
 /* The contract's --once object: node, pods, decisions. Returns a new reference or NULL (ENOMEM). */
@@ -27,6 +30,9 @@ json_t *gl_report_json(const gl_report_input *in);
 
 /* One pod as in the contract's "pods" array. Returns a new reference or NULL (ENOMEM). */
 json_t *gl_report_pod_json(const gl_pod *pod, uint64_t node_available_bytes);
+
+/* One decision as in the contract's "decisions" array. Returns a new reference or NULL. */
+json_t *gl_report_decision_json(const gl_guard_outcome *o);
 
 /* A human summary of the same, several lines, for --once -o text. */
 void gl_report_text(const gl_report_input *in, FILE *out);

@@ -455,15 +455,38 @@ static void strv_free(char **v, size_t n) {
     free(v);
 }
 
-/* "kube-system, monitoring logging": separated by commas and/or blanks. The new list replaces the
- * old one, so a drop-in can also shorten it; an empty value protects no namespace by name. */
-static int parse_namespaces(gl_config *c, const gl_config_key *k, const char *value, char *msg,
-                            size_t len) {
+/* A pod UID as the kubelet names pods: lowercase 8-4-4-4-12 hex. Upper case is refused rather
+ * than folded, because the UIDs guardlet compares against (from cgroup names and the API server)
+ * are always lowercase, and a silently folded entry would hide a copy-paste from elsewhere. */
+static bool pod_uid_valid(const char *s) {
+    static const size_t dashes[] = {8, 13, 18, 23};
+    size_t len = strlen(s), d = 0;
+
+    if (len != 36)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (d < 4 && i == dashes[d]) {
+            if (s[i] != '-')
+                return false;
+            d++;
+        } else if (!is_digit(s[i]) && !(s[i] >= 'a' && s[i] <= 'f')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * A list of words separated by commas and/or blanks, each checked by valid(); on a bad word msg
+ * says "invalid WHAT "word" (expected EXPECT)". The new list replaces *v and *n, so a drop-in can
+ * also shorten a list; an empty value makes it empty. On error *v and *n are untouched.
+ */
+static int strv_parse(const char *value, bool (*valid)(const char *), const char *what,
+                      const char *expect, char ***v_out, size_t *n_out, char *msg, size_t len) {
     char **v = NULL;
     size_t n = 0;
     const char *p = value;
 
-    (void)k;
     for (;;) {
         const char *start;
         char *item, **grown;
@@ -480,11 +503,8 @@ static int parse_namespaces(gl_config *c, const gl_config_key *k, const char *va
             strv_free(v, n);
             return -ENOMEM;
         }
-        if (!namespace_valid(item)) {
-            snprintf(msg, len,
-                     "invalid namespace %s (expected lowercase letters, digits and '-', at most 63 "
-                     "characters, starting and ending with a letter or digit)",
-                     QUOTE(item));
+        if (!valid(item)) {
+            snprintf(msg, len, "invalid %s %s (expected %s)", what, QUOTE(item), expect);
             free(item);
             strv_free(v, n);
             return -EINVAL;
@@ -498,10 +518,30 @@ static int parse_namespaces(gl_config *c, const gl_config_key *k, const char *va
         v = grown;
         v[n++] = item;
     }
-    strv_free(c->protect.namespaces, c->protect.n_namespaces);
-    c->protect.namespaces = v;
-    c->protect.n_namespaces = n;
+    strv_free(*v_out, *n_out);
+    *v_out = v;
+    *n_out = n;
     return 0;
+}
+
+/* "kube-system, monitoring logging"; an empty value protects no namespace by name. */
+static int parse_namespaces(gl_config *c, const gl_config_key *k, const char *value, char *msg,
+                            size_t len) {
+    (void)k;
+    return strv_parse(value, namespace_valid, "namespace",
+                      "lowercase letters, digits and '-', at most 63 characters, starting and "
+                      "ending with a letter or digit",
+                      &c->protect.namespaces, &c->protect.n_namespaces, msg, len);
+}
+
+/* "0b7c5e3a-1d2f-4c6b-9a8e-1f2e3d4c5b6a, ..."; empty by default: no pod is protected by UID. */
+static int parse_pod_uids(gl_config *c, const gl_config_key *k, const char *value, char *msg,
+                          size_t len) {
+    (void)k;
+    return strv_parse(value, pod_uid_valid, "pod UID",
+                      "a lowercase UID of 8-4-4-4-12 hex digits such as "
+                      "0b7c5e3a-1d2f-4c6b-9a8e-1f2e3d4c5b6a",
+                      &c->protect.pod_uids, &c->protect.n_pod_uids, msg, len);
 }
 
 static const struct {
@@ -754,6 +794,7 @@ const gl_config_key gl_config_keys[] = {
 
     KEY("Protect", "Namespaces", parse_namespaces, protect.namespaces, "kube-system", 0, 0, NULL,
         NULL, false),
+    KEY("Protect", "PodUIDs", parse_pod_uids, protect.pod_uids, "", 0, 0, NULL, NULL, false),
     KEY("Protect", "MinPriority", parse_i64, protect.min_priority, "2000000000", 0, 0, NULL, NULL,
         false),
     STRING("Protect", "Annotation", protect.annotation, "guardlet.io/protected", annotation_valid,
@@ -1025,6 +1066,15 @@ const char *gl_config_pool_for(const gl_config *c, uint64_t memory_bytes, unsign
         if (rule_matches(&c->pools.rules[i], memory_bytes, cpus))
             return c->pools.rules[i].name;
     return c->pools.default_pool ? c->pools.default_pool : "";
+}
+
+bool gl_config_pod_uid_protected(const gl_config *c, const char *uid) {
+    if (!c || !uid || !c->protect.pod_uids)
+        return false;
+    for (size_t i = 0; i < c->protect.n_pod_uids; i++)
+        if (c->protect.pod_uids[i] && strcmp(c->protect.pod_uids[i], uid) == 0)
+            return true;
+    return false;
 }
 
 bool gl_config_namespace_protected(const gl_config *c, const char *ns) {

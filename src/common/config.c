@@ -91,6 +91,10 @@ void gl_config_free(gl_config *c) {
         for (size_t i = 0; i < c->protect.n_namespaces; i++)
             free(c->protect.namespaces[i]);
     free(c->protect.namespaces);
+    if (c->protect.pod_uids)
+        for (size_t i = 0; i < c->protect.n_pod_uids; i++)
+            free(c->protect.pod_uids[i]);
+    free(c->protect.pod_uids);
     *c = (gl_config){0};
 }
 
@@ -101,6 +105,8 @@ int gl_config_copy(gl_config *dst, const gl_config *src) {
         *string_field(dst, i) = NULL;
     dst->protect.namespaces = NULL;
     dst->protect.n_namespaces = 0;
+    dst->protect.pod_uids = NULL;
+    dst->protect.n_pod_uids = 0;
 
     for (size_t i = 0; i < N_STRING_FIELDS; i++) {
         const char *s = *string_field((gl_config *)src, i);
@@ -115,6 +121,15 @@ int gl_config_copy(gl_config *dst, const gl_config *src) {
         dst->protect.n_namespaces = src->protect.n_namespaces;
         for (size_t i = 0; i < src->protect.n_namespaces; i++)
             if (!(dst->protect.namespaces[i] = strdup(src->protect.namespaces[i])))
+                goto fail;
+    }
+    if (src->protect.n_pod_uids > 0) {
+        dst->protect.pod_uids = calloc(src->protect.n_pod_uids, sizeof(char *));
+        if (!dst->protect.pod_uids)
+            goto fail;
+        dst->protect.n_pod_uids = src->protect.n_pod_uids;
+        for (size_t i = 0; i < src->protect.n_pod_uids; i++)
+            if (!(dst->protect.pod_uids[i] = strdup(src->protect.pod_uids[i])))
                 goto fail;
     }
     return 0;

@@ -17,6 +17,7 @@
 #include "guardlet/log.h"
 #include "guardlet/message_ids.h"
 #include "guardlet/cgroup.h"
+#include "guardlet/guard.h"
 #include "guardlet/node.h"
 #include "guardlet/pods.h"
 #include "guardlet/pressure.h"
@@ -44,6 +45,7 @@ struct gl_daemon {
     int cgroup_version;
     gl_cgroup_layout layout;
     gl_pods *pods;
+    gl_guard *guard;
     uint64_t pod_error_logged_usec;
     bool kubepods_logged;
 
@@ -273,6 +275,10 @@ static void daemon_tick(gl_daemon *d, const char *wake) {
             gl_log_err("Out of memory while scanning pods; figures may be incomplete");
         log_scan(d, &st);
     }
+    /* Decide and act on this tick's snapshot; every decision is logged inside. */
+    if (d->guard)
+        gl_guard_tick(d->guard, &d->cfg, &d->layout, &d->sample,
+                      d->layout.kubepods ? d->pods : NULL, true, true, NULL, 0);
 
     d->ticks++;
     d->last_tick_done_usec = gl_now_usec();
@@ -494,7 +500,7 @@ int gl_daemon_new(const gl_options *opts, const gl_config *cfg, gl_daemon **out)
         return -ENOMEM;
     }
     d->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-    if (!d->loop) {
+    if (!d->loop || gl_guard_new(cfg->guard.proc_root, &d->guard) < 0) {
         gl_daemon_free(d);
         return -ENOMEM;
     }
@@ -514,6 +520,7 @@ void gl_daemon_free(gl_daemon *d) {
     if (!d)
         return;
     triggers_free(d);
+    gl_guard_free(d->guard);
     gl_pods_free(d->pods);
     gl_cgroup_layout_free(&d->layout);
     if (d->loop)

@@ -7,6 +7,7 @@
 
 #include "guardlet/cgroup.h"
 #include "guardlet/daemon.h"
+#include "guardlet/guard.h"
 #include "guardlet/node.h"
 #include "guardlet/pods.h"
 #include "guardlet/pressure.h"
@@ -25,6 +26,9 @@ int gl_once_run(const gl_options *opts, const gl_config *cfg, FILE *out) {
     gl_node_pressure_change chg;
     gl_cgroup_layout layout;
     gl_pods *pods = NULL;
+    gl_guard *guard = NULL;
+    static gl_guard_outcome decisions[GL_POLICY_MAX_DECISIONS];
+    size_t n_decisions = 0;
     char node_name[256];
     int ret = GL_EXIT_MISSING;
     gl_pods_params pp = {
@@ -55,6 +59,13 @@ int gl_once_run(const gl_options *opts, const gl_config *cfg, FILE *out) {
     }
     gl_node_pressure_update(&pressure, cfg, &second, &chg);
     gl_pods_scan(pods, second.timestamp_usec, true, NULL);
+    /* --once decides as a freshly started daemon would, and never acts. */
+    if (gl_guard_new(cfg->guard.proc_root, &guard) < 0) {
+        fprintf(stderr, "guardlet: out of memory\n");
+        goto out;
+    }
+    n_decisions = gl_guard_tick(guard, cfg, &layout, &second, pods, false, false, decisions,
+                                GL_POLICY_MAX_DECISIONS);
     gl_node_name_resolve(cfg, node_name, sizeof(node_name));
 
     gl_report_input in = {
@@ -65,6 +76,9 @@ int gl_once_run(const gl_options *opts, const gl_config *cfg, FILE *out) {
         .pressure = &pressure,
         .config = cfg,
         .pods = layout.kubepods || gl_pods_count(pods) ? pods : NULL,
+        .decisions = decisions,
+        .n_decisions =
+            n_decisions < GL_POLICY_MAX_DECISIONS ? n_decisions : GL_POLICY_MAX_DECISIONS,
         .api = false,
     };
     if (opts->output == GL_OUTPUT_JSON) {
@@ -81,6 +95,7 @@ int gl_once_run(const gl_options *opts, const gl_config *cfg, FILE *out) {
     }
     ret = fflush(out) == 0 ? GL_EXIT_OK : GL_EXIT_MISSING;
 out:
+    gl_guard_free(guard);
     gl_pods_free(pods);
     gl_cgroup_layout_free(&layout);
     return ret;

@@ -80,6 +80,23 @@ json_t *gl_report_pod_json(const gl_pod *pod, uint64_t node_available_bytes) {
         "containers", containers);
 }
 
+static json_t *string_or_null(const char *s) {
+    return s ? json_string(s) : json_null();
+}
+
+json_t *gl_report_decision_json(const gl_guard_outcome *o) {
+    const gl_decision *d = &o->d;
+    return json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:b, s:s}", "action",
+                     gl_action_name(d->action), "uid", d->uid, "namespace", string_or_null(d->ns),
+                     "name", string_or_null(d->name), "reason", gl_reason_name(d->reason), "detail",
+                     d->detail, "skip",
+                     d->skip == GL_SKIP_NONE ? json_null() : json_string(gl_skip_name(d->skip)),
+                     "dry_run", o->dry_run, "outcome",
+                     o->error  ? "failed"
+                     : o->done ? "done"
+                               : "not-done");
+}
+
 json_t *gl_report_json(const gl_report_input *in) {
     const gl_node_sample *s = in->sample;
     json_t *psi = json_object();
@@ -119,9 +136,17 @@ json_t *gl_report_json(const gl_report_input *in) {
             json_array_append_new(pods,
                                   gl_report_pod_json(gl_pods_at(in->pods, i), s->available_bytes));
     }
-    return json_pack("{s:o, s:s, s:b, s:o, s:[]}", "node", node, "mode",
+    json_t *decisions = json_array();
+    if (!decisions) {
+        json_decref(node);
+        json_decref(pods);
+        return NULL;
+    }
+    for (size_t i = 0; i < in->n_decisions; i++)
+        json_array_append_new(decisions, gl_report_decision_json(&in->decisions[i]));
+    return json_pack("{s:o, s:s, s:b, s:o, s:o}", "node", node, "mode",
                      in->config->guard.mode == GL_MODE_DRY_RUN ? "dry-run" : "enforce", "api",
-                     in->api, "pods", pods, "decisions");
+                     in->api, "pods", pods, "decisions", decisions);
 }
 
 static void psi_text(const gl_node_sample *s, gl_psi_resource r, char *buf, size_t len) {
@@ -213,7 +238,17 @@ void gl_report_text(const gl_report_input *in, FILE *out) {
             in->pressure->mem_psi.sustained ? ", memory PSI sustained over limit" : "",
             in->pressure->cpu_psi.sustained ? ", CPU PSI sustained over limit" : "");
     print_pods_text(in, out);
-    fprintf(out, "decisions: none\n");
+    if (in->n_decisions == 0)
+        fprintf(out, "decisions: none\n");
+    else
+        fprintf(out, "decisions: %zu\n", in->n_decisions);
+    for (size_t i = 0; i < in->n_decisions; i++) {
+        const gl_decision *d = &in->decisions[i].d;
+        fprintf(out, "  %s %s (%s)%s%s: %s\n", gl_action_name(d->action),
+                d->name ? d->name : d->uid, gl_reason_name(d->reason),
+                d->skip != GL_SKIP_NONE ? ", not done: " : "",
+                d->skip != GL_SKIP_NONE ? gl_skip_name(d->skip) : "", d->detail);
+    }
 }
 
 void gl_report_status_line(const gl_report_input *in, char *buf, size_t len) {

@@ -71,3 +71,32 @@ class PodsFixtureTest(TempDirTest):
             self.assertEqual(t["GUARDLET_READ_ERRORS"], "0")
             self.assertEqual(d.stop(), 0)
             self.assertEqual([x for x in d.logs() if int(x.get("PRIORITY", "7")) <= 4], [])
+
+
+class OnceDecidesTest(TempDirTest):
+    def test_once_prints_decisions_and_never_acts(self):
+        proc_root = os.path.join(self.tmp, "proc")
+        fx = ProcFixture(proc_root, cpus=4)
+        fx.set_memory(total=16 * GiB, free=100 * MiB, inactive_file=100 * MiB)  # 1.2%: below KillBelow
+        conf = os.path.join(self.tmp, "guardlet.conf")
+        write(conf, "")
+        with CgroupFixture("v2-systemd", parent=self.tmp) as cg:
+            big = cg.add_pod(pod_uid(1), "besteffort", Figures(memory_current=6 * GiB, memory_max=None))
+            cg.add_pod(pod_uid(2), "burstable", Figures(memory_current=1 * GiB, memory_max=None))
+            cg.write(big.uid, "cgroup.kill", "")
+            p = self.run_guardlet(["--once", "-o", "json", "--no-api", "-c", conf, "--proc-root",
+                                   proc_root, "--cgroup-root", cg.root, "--set", "Guard.Interval=100ms"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            j = json.loads(p.stdout)
+            kills = [d for d in j["decisions"] if d["action"] == "kill"]
+            self.assertEqual(len(kills), 1, j["decisions"])
+            self.assertEqual(kills[0]["uid"], big.uid)
+            self.assertEqual(kills[0]["reason"], "memory-low")
+            self.assertIsNone(kills[0]["namespace"])
+            self.assertIn("KillBelow", kills[0]["detail"])
+            self.assertEqual(kills[0]["outcome"], "not-done")
+            with open(os.path.join(cg.root, big.cgroup, "cgroup.kill")) as f:
+                self.assertEqual(f.read(), "", "--once never acts")
+            t = self.run_guardlet(["--once", "--no-api", "-c", conf, "--proc-root", proc_root,
+                                   "--cgroup-root", cg.root, "--set", "Guard.Interval=100ms"])
+            self.assertIn("kill " + big.uid + " (memory-low)", t.stdout)

@@ -165,6 +165,7 @@ static void assert_contract_defaults(const gl_config *c) {
 
     ck_assert_uint_eq(c->protect.n_namespaces, 1);
     ck_assert_str_eq(c->protect.namespaces[0], "kube-system");
+    ck_assert_uint_eq(c->protect.n_pod_uids, 0);
     ck_assert_int_eq(c->protect.min_priority, 2000000000);
     ck_assert_str_eq(c->protect.annotation, "guardlet.io/protected");
 
@@ -273,6 +274,8 @@ START_TEST(test_init_defaults_and_free) {
     c.protect.namespaces = calloc(3, sizeof(char *));
     c.protect.namespaces[0] = strdup("a");
     c.protect.n_namespaces = 3;
+    c.protect.pod_uids = calloc(2, sizeof(char *));
+    c.protect.n_pod_uids = 2;
     gl_config_free(&c);
 }
 END_TEST
@@ -936,16 +939,83 @@ START_TEST(test_namespaces) {
 }
 END_TEST
 
+#define UID_A "0b7c5e3a-1d2f-4c6b-9a8e-1f2e3d4c5b6a"
+#define UID_B "ffffffff-0000-4000-8000-0123456789ab"
+
+START_TEST(test_pod_uids) {
+    static const char *const sets[] = {"Protect.PodUIDs=" UID_A ",\t" UID_B " ,"};
+    static const char *const none[] = {"Protect.PodUIDs="};
+
+    load_ok_sets(sets, 1);
+    ck_assert_uint_eq(cfg.protect.n_pod_uids, 2);
+    ck_assert_str_eq(cfg.protect.pod_uids[0], UID_A);
+    ck_assert_str_eq(cfg.protect.pod_uids[1], UID_B);
+    ck_assert(gl_config_pod_uid_protected(&cfg, UID_A));
+    ck_assert(gl_config_pod_uid_protected(&cfg, UID_B));
+    ck_assert(!gl_config_pod_uid_protected(&cfg, "0b7c5e3a-1d2f-4c6b-9a8e-1f2e3d4c5b6b"));
+    ck_assert(!gl_config_pod_uid_protected(&cfg, "0B7C5E3A-1D2F-4C6B-9A8E-1F2E3D4C5B6A"));
+    ck_assert(!gl_config_pod_uid_protected(&cfg, ""));
+    ck_assert(!gl_config_pod_uid_protected(&cfg, NULL));
+    ck_assert(!gl_config_pod_uid_protected(NULL, UID_A));
+    gl_config_free(&cfg);
+
+    /* A later file replaces the list, like Namespaces=, and an empty value empties it. */
+    write_file("guardlet.conf", "[Protect]\nPodUIDs=" UID_A " " UID_B "\n");
+    dropin_dir();
+    write_file("guardlet.conf.d/1.conf", "[Protect]\nPodUIDs=" UID_B "\n");
+    load_ok();
+    ck_assert_uint_eq(cfg.protect.n_pod_uids, 1);
+    ck_assert_str_eq(cfg.protect.pod_uids[0], UID_B);
+    ck_assert(!gl_config_pod_uid_protected(&cfg, UID_A));
+    gl_config_free(&cfg);
+
+    load_ok_sets(none, 1);
+    ck_assert_uint_eq(cfg.protect.n_pod_uids, 0);
+    ck_assert(!gl_config_pod_uid_protected(&cfg, UID_B));
+}
+END_TEST
+
+#define UID_EXPECT                                                                                 \
+    "(expected a lowercase UID of 8-4-4-4-12 hex digits such as "                                  \
+    "0b7c5e3a-1d2f-4c6b-9a8e-1f2e3d4c5b6a)"
+
+START_TEST(test_pod_uid_errors) {
+    /* Upper case, a short group, a dash out of place, a letter past f, one character too many. */
+    expect_only_error(
+        "[Protect]\nPodUIDs=" UID_A " 0B7C5E3A-1D2F-4C6B-9A8E-1F2E3D4C5B6A\n", 2,
+        "Protect.PodUIDs: invalid pod UID \"0B7C5E3A-1D2F-4C6B-9A8E-1F2E3D4C5B6A\" " UID_EXPECT);
+    expect_only_error(
+        "[Protect]\nPodUIDs=0b7c5e3-1d2f-4c6b-9a8e-1f2e3d4c5b6a\n", 2,
+        "Protect.PodUIDs: invalid pod UID \"0b7c5e3-1d2f-4c6b-9a8e-1f2e3d4c5b6a\" " UID_EXPECT);
+    expect_only_error(
+        "[Protect]\nPodUIDs=0b7c5e3a1-d2f-4c6b-9a8e-1f2e3d4c5b6a\n", 2,
+        "Protect.PodUIDs: invalid pod UID \"0b7c5e3a1-d2f-4c6b-9a8e-1f2e3d4c5b6a\" " UID_EXPECT);
+    expect_only_error(
+        "[Protect]\nPodUIDs=0b7c5e3a-1d2f-4c6b-9a8e-1f2e3d4c5b6g\n", 2,
+        "Protect.PodUIDs: invalid pod UID \"0b7c5e3a-1d2f-4c6b-9a8e-1f2e3d4c5b6g\" " UID_EXPECT);
+    expect_only_error(
+        "[Protect]\nPodUIDs=0b7c5e3a-1d2f-4c6b-9a8e-1f2e3d4c5b6aa\n", 2,
+        "Protect.PodUIDs: invalid pod UID \"0b7c5e3a-1d2f-4c6b-9a8e-1f2e3d4c5b6aa\" " UID_EXPECT);
+    /* The kubelet's underscore spelling from systemd slice names is not a UID. */
+    expect_only_error(
+        "[Protect]\nPodUIDs=0b7c5e3a_1d2f_4c6b_9a8e_1f2e3d4c5b6a\n", 2,
+        "Protect.PodUIDs: invalid pod UID \"0b7c5e3a_1d2f_4c6b_9a8e_1f2e3d4c5b6a\" " UID_EXPECT);
+}
+END_TEST
+
 START_TEST(test_copy) {
     gl_config copy;
 
-    write_file("guardlet.conf", "[Protect]\nNamespaces=a b c\n[Guard]\nNodeName=n\n");
+    write_file("guardlet.conf",
+               "[Protect]\nNamespaces=a b c\nPodUIDs=" UID_A " " UID_B "\n[Guard]\nNodeName=n\n");
     load_ok();
     ck_assert_int_eq(gl_config_copy(&copy, &cfg), 0);
     gl_config_free(&cfg); /* the copy owns its own memory */
     ck_assert_str_eq(copy.guard.node_name, "n");
     ck_assert_uint_eq(copy.protect.n_namespaces, 3);
     ck_assert_str_eq(copy.protect.namespaces[2], "c");
+    ck_assert_uint_eq(copy.protect.n_pod_uids, 2);
+    ck_assert_str_eq(copy.protect.pod_uids[1], UID_B);
     ck_assert_str_eq(copy.pools.default_pool, "standard");
     ck_assert_uint_eq(copy.pools.n_rules, 2);
     ck_assert_str_eq(gl_config_pool_for(&copy, 64 * GI, 8), "highmem");
@@ -1061,6 +1131,8 @@ static Suite *config_suite(void) {
     tcase_add_test(model_tc, test_rule_errors);
     tcase_add_test(model_tc, test_pool_for);
     tcase_add_test(model_tc, test_namespaces);
+    tcase_add_test(model_tc, test_pod_uids);
+    tcase_add_test(model_tc, test_pod_uid_errors);
     tcase_add_test(model_tc, test_copy);
     tcase_add_test(model_tc, test_errors_api);
     suite_add_tcase(s, model_tc);

@@ -394,7 +394,7 @@ END_TEST
 
 START_TEST(test_read_real_proc) {
     if (access("/proc/meminfo", R_OK) != 0) {
-        printf("test_read_real_proc: skipped, /proc/meminfo is not readable\n");
+        printf("SKIP test_read_real_proc: /proc/meminfo is not readable\n");
         return;
     }
     gl_meminfo m;

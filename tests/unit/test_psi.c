@@ -264,7 +264,7 @@ START_TEST(test_read_proc_pressure) {
         gl_psi p;
         int ret = gl_psi_read(path, &p);
         if (ret == -ENOENT || ret == -EOPNOTSUPP) {
-            printf("test_read_proc_pressure: skipped %s, %s unavailable (%s)\n", name, path,
+            printf("SKIP test_read_proc_pressure: %s: %s unavailable (%s)\n", name, path,
                    strerror(-ret));
             continue;
         }

@@ -1,0 +1,347 @@
+/* guard.c: turns a tick's sample and pods into a policy snapshot, logs each decision and carries it
+ * out. */
+#include "guardlet/guard.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guardlet/actuate.h"
+#include "guardlet/fileio.h"
+#include "guardlet/kubepods.h"
+#include "guardlet/log.h"
+#include "guardlet/meminfo.h"
+#include "guardlet/message_ids.h"
+
+/* How long a freeze may take before it is given up (FIELD-NOTES: "frozen 1" arrives 0.1-1.8 ms
+ * after the write; a cgroup that takes far longer is stuck in uninterruptible sleep). */
+#define FREEZE_TIMEOUT_USEC 100000u
+
+typedef struct {
+    char uid[GL_POD_UID_LEN + 1];
+    gl_act_saved saved;
+} saved_entry;
+
+struct gl_guard {
+    gl_policy_state state;
+    gl_policy_pod *snap_pods;
+    size_t snap_cap;
+    saved_entry saved[GL_POLICY_MAX_TRACKED];
+    size_t n_saved;
+    uint64_t node_pids_max;
+    char self_uid[GL_POD_UID_LEN + 1]; /* empty when guardlet does not run in a pod */
+    char *proc_root;
+    gl_guard_outcome recent[GL_GUARD_HISTORY];
+    size_t n_recent; /* total ever recorded; the ring holds the last GL_GUARD_HISTORY */
+};
+
+/* Finds the pod UID in our own /proc/self/cgroup, so that guardlet never picks its own pod. */
+static void find_self_uid(const char *proc_root, char *uid) {
+    char path[4096], buf[4096];
+    uid[0] = '\0';
+    if (gl_path_join(path, sizeof(path), proc_root, "self/cgroup") < 0 ||
+        gl_read_file(path, buf, sizeof(buf)) < 0)
+        return;
+    for (char *tok = strtok(buf, "/\n:"); tok; tok = strtok(NULL, "/\n:"))
+        if (gl_kubepods_parse_pod_dir(tok, uid) == 0)
+            return;
+    uid[0] = '\0';
+}
+
+int gl_guard_new(const char *proc_root, gl_guard **out) {
+    char path[4096], buf[64];
+    gl_guard *g = calloc(1, sizeof(*g));
+    if (!g || !(g->proc_root = strdup(proc_root))) {
+        free(g);
+        return -ENOMEM;
+    }
+    if (gl_path_join(path, sizeof(path), proc_root, "sys/kernel/pid_max") == 0) {
+        ssize_t n = gl_read_file(path, buf, sizeof(buf));
+        if (n > 0)
+            g->node_pids_max = strtoull(buf, NULL, 10);
+    }
+    find_self_uid(proc_root, g->self_uid);
+    *out = g;
+    return 0;
+}
+
+void gl_guard_free(gl_guard *g) {
+    if (!g)
+        return;
+    free(g->snap_pods);
+    free(g->proc_root);
+    free(g);
+}
+
+static gl_act_saved *saved_for(gl_guard *g, const char *uid, bool create) {
+    for (size_t i = 0; i < g->n_saved; i++)
+        if (strcmp(g->saved[i].uid, uid) == 0)
+            return &g->saved[i].saved;
+    if (!create || g->n_saved == GL_POLICY_MAX_TRACKED)
+        return NULL;
+    saved_entry *e = &g->saved[g->n_saved++];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->uid, sizeof(e->uid), "%s", uid);
+    return &e->saved;
+}
+
+/* Forgets saved values of pods that ended: their cgroups (and limits) are gone. */
+static void saved_prune(gl_guard *g, const gl_pods *pods) {
+    size_t kept = 0;
+    for (size_t i = 0; i < g->n_saved; i++)
+        if (gl_pods_find(pods, g->saved[i].uid))
+            g->saved[kept++] = g->saved[i];
+    g->n_saved = kept;
+}
+
+static int build_snapshot(gl_guard *g, const gl_node_sample *s, const gl_pods *pods,
+                          gl_policy_snapshot *snap) {
+    size_t n = pods ? gl_pods_count(pods) : 0;
+    if (n > g->snap_cap) {
+        gl_policy_pod *v = realloc(g->snap_pods, n * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        g->snap_pods = v;
+        g->snap_cap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const gl_pod *p = gl_pods_at(pods, i);
+        g->snap_pods[i] = (gl_policy_pod){
+            .uid = p->uid,
+            .qos = p->qos,
+            .cgroup = p->cgroup,
+            /* Local mode: names, priorities and requests come with the Kubernetes client. */
+            .has_metadata = false,
+            .self = g->self_uid[0] && strcmp(g->self_uid, p->uid) == 0,
+            .working_set_bytes = p->cur.memory_working_set_bytes,
+            .memory_limit_bytes = p->cur.memory_max_bytes,
+            .memory_high_bytes = p->cur.memory_high_bytes,
+            .growth_per_sec = p->growth.n_points ? p->growth.slope_per_sec : 0.0,
+            .growth_robust = p->growth_robust,
+            .growth_rising_bp = p->growth.rising_bp,
+            .growth_span_usec = p->growth.span_usec,
+            .cpu_usage_millicores = p->cpu_usage_millicores,
+            .pids_current = p->cur.pids_current,
+            .pids_max = p->cur.pids_max,
+        };
+    }
+    *snap = (gl_policy_snapshot){
+        .now_usec = s->timestamp_usec,
+        .capacity_bytes = s->capacity_bytes,
+        .available_bytes = s->available_bytes,
+        .memory_psi_some_avg10_bp = s->psi[GL_PSI_MEMORY].some.avg10_bp,
+        .memory_psi_valid = s->psi_error[GL_PSI_MEMORY] == 0,
+        .cpu_psi_some_avg10_bp = s->psi[GL_PSI_CPU].some.avg10_bp,
+        .cpu_psi_valid = s->psi_error[GL_PSI_CPU] == 0,
+        .node_pids_max = g->node_pids_max,
+        .cpus = s->cpus,
+        .can_evict = false, /* local mode: the Eviction API arrives with the Kubernetes client */
+        .pods = g->snap_pods,
+        .n_pods = n,
+    };
+    return 0;
+}
+
+static const char *message_id(const gl_guard_outcome *o) {
+    static const char *const ids[GL_ACTION_N] = {
+        [GL_ACTION_THROTTLE_MEMORY] = GL_MID_THROTTLE_MEMORY,
+        [GL_ACTION_THROTTLE_CPU] = GL_MID_THROTTLE_CPU,
+        [GL_ACTION_FREEZE] = GL_MID_FREEZE,
+        [GL_ACTION_EVICT] = GL_MID_EVICT,
+        [GL_ACTION_KILL] = GL_MID_KILL,
+        [GL_ACTION_RESTORE] = GL_MID_RESTORE,
+    };
+    if (o->error)
+        return GL_MID_ACTION_FAILED;
+    if (o->d.skip != GL_SKIP_NONE && o->d.skip != GL_SKIP_DRY_RUN)
+        return GL_MID_NOT_ACTED;
+    return ids[o->d.action];
+}
+
+/* How loud: destruction is a warning, throttling a notice, undoing it info; decisions not carried
+ * out are notices (someone expected an action), failures errors. */
+static int priority_of(const gl_guard_outcome *o) {
+    if (o->error)
+        return LOG_ERR;
+    if (o->d.skip != GL_SKIP_NONE && o->d.skip != GL_SKIP_DRY_RUN)
+        return LOG_NOTICE;
+    switch (o->d.action) {
+    case GL_ACTION_KILL:
+    case GL_ACTION_EVICT:
+        return LOG_WARNING;
+    case GL_ACTION_RESTORE:
+        return LOG_INFO;
+    default:
+        return LOG_NOTICE;
+    }
+}
+
+static const char *protected_by_name(gl_protect p) {
+    if (p & GL_PROTECT_SELF)
+        return "self";
+    if (p & GL_PROTECT_STATIC)
+        return "static-pod";
+    if (p & GL_PROTECT_NAMESPACE)
+        return "namespace";
+    if (p & GL_PROTECT_PRIORITY)
+        return "priority";
+    if (p & GL_PROTECT_ANNOTATION)
+        return "annotation";
+    if (p & GL_PROTECT_UID)
+        return "pod-uid";
+    return "";
+}
+
+static void log_outcome(const gl_guard_outcome *o) {
+    const gl_decision *d = &o->d;
+    char avail[24], thr[24], ws[24], lim[24], growth[32], pids[24], cpu[24], target[24], psi[16];
+    char err[128] = "";
+
+    snprintf(avail, sizeof(avail), "%" PRIu64, d->fig.node_available_bytes);
+    snprintf(thr, sizeof(thr), "%" PRIu64, d->fig.threshold_bytes);
+    snprintf(ws, sizeof(ws), "%" PRIu64, d->fig.pod_working_set_bytes);
+    if (d->fig.pod_limit_bytes == UINT64_MAX)
+        snprintf(lim, sizeof(lim), "max");
+    else
+        snprintf(lim, sizeof(lim), "%" PRIu64, d->fig.pod_limit_bytes);
+    snprintf(growth, sizeof(growth), "%.0f", d->fig.pod_growth_per_sec);
+    snprintf(pids, sizeof(pids), "%" PRIu64, d->fig.pod_pids);
+    snprintf(cpu, sizeof(cpu), "%u", d->fig.pod_cpu_millicores);
+    snprintf(target, sizeof(target), "%" PRIu64, d->fig.target);
+    snprintf(psi, sizeof(psi), "%u.%02u", d->fig.psi_some_avg10_bp / 100,
+             d->fig.psi_some_avg10_bp % 100);
+    if (o->error)
+        snprintf(err, sizeof(err), ": failed: %s", strerror(-o->error));
+
+    gl_log_field f[32];
+    size_t n = 0;
+#define FIELD(k, v) f[n++] = (gl_log_field){(k), (v)}
+    FIELD("MESSAGE_ID", message_id(o));
+    FIELD("GUARDLET_ACTION", gl_action_name(d->action));
+    FIELD("GUARDLET_REASON", gl_reason_name(d->reason));
+    FIELD("GUARDLET_DRY_RUN", o->dry_run ? "1" : "0");
+    if (d->skip != GL_SKIP_NONE)
+        FIELD("GUARDLET_SKIP", gl_skip_name(d->skip));
+    if (d->skip == GL_SKIP_PROTECTED)
+        FIELD("GUARDLET_PROTECTED_BY", protected_by_name(d->protected_by));
+    FIELD("GUARDLET_OUTCOME", o->error ? "failed" : o->done ? "done" : "not-done");
+    if (d->ns)
+        FIELD("POD_NAMESPACE", d->ns);
+    if (d->name)
+        FIELD("POD_NAME", d->name);
+    FIELD("POD_UID", d->uid);
+    FIELD("POD_QOS", gl_qos_name(d->qos));
+    if (d->cgroup)
+        FIELD("CGROUP_PATH", d->cgroup);
+    FIELD("NODE_MEMORY_AVAILABLE_BYTES", avail);
+    if (d->fig.threshold_bytes)
+        FIELD("NODE_MEMORY_THRESHOLD_BYTES", thr);
+    FIELD("POD_WORKING_SET_BYTES", ws);
+    FIELD("POD_MEMORY_LIMIT_BYTES", lim);
+    FIELD("POD_GROWTH_BYTES_PER_SEC", growth);
+    FIELD("POD_PIDS", pids);
+    FIELD("POD_CPU_MILLICORES", cpu);
+    FIELD("PSI_SOME_AVG10", psi);
+    if (d->fig.target)
+        FIELD("GUARDLET_TARGET", target);
+#undef FIELD
+    const char *who = d->name ? d->name : d->uid;
+    if (d->skip != GL_SKIP_NONE && d->skip != GL_SKIP_DRY_RUN)
+        gl_log_fields(priority_of(o), f, n, "Not %s pod %s%s%s (%s): %s", gl_action_name(d->action),
+                      d->ns ? d->ns : "", d->ns ? "/" : "", who, gl_skip_name(d->skip), d->detail);
+    else
+        gl_log_fields(priority_of(o), f, n, "%s%s pod %s%s%s (%s): %s%s",
+                      o->dry_run ? "Dry run: " : "", gl_action_name(d->action), d->ns ? d->ns : "",
+                      d->ns ? "/" : "", who, gl_reason_name(d->reason), d->detail, err);
+}
+
+/* Carries one decision out. Returns 0 or a negative errno. */
+static int carry_out(gl_guard *g, const gl_cgroup_layout *l, const gl_decision *d) {
+    gl_act_saved *saved;
+
+    switch (d->action) {
+    case GL_ACTION_THROTTLE_MEMORY:
+        if (!(saved = saved_for(g, d->uid, true)))
+            return -ENOSPC;
+        return gl_act_memory_high(l, d->cgroup, d->fig.target, saved);
+    case GL_ACTION_THROTTLE_CPU:
+        if (!(saved = saved_for(g, d->uid, true)))
+            return -ENOSPC;
+        return gl_act_cpu_max(l, d->cgroup, (uint32_t)d->fig.target, saved);
+    case GL_ACTION_FREEZE:
+        return gl_act_freeze(l, d->cgroup, FREEZE_TIMEOUT_USEC);
+    case GL_ACTION_KILL:
+        return gl_act_kill(l, d->cgroup, NULL);
+    case GL_ACTION_RESTORE: {
+        /* A restore undoes everything in force: limits back, and thawed if frozen. */
+        int r = 0;
+        if ((saved = saved_for(g, d->uid, false)))
+            r = gl_act_restore(l, d->cgroup, saved);
+        int t = gl_act_thaw(l, d->cgroup);
+        return r < 0 ? r : (t == -EOPNOTSUPP ? 0 : t);
+    }
+    case GL_ACTION_EVICT:
+        /* The policy asks for evictions only when an evictor exists (API mode). */
+        return -EOPNOTSUPP;
+    case GL_ACTION_N:
+        break;
+    }
+    return -EINVAL;
+}
+
+static void remember(gl_guard *g, const gl_guard_outcome *o) {
+    g->recent[g->n_recent % GL_GUARD_HISTORY] = *o;
+    g->n_recent++;
+}
+
+size_t gl_guard_recent(const gl_guard *g, const gl_guard_outcome **out) {
+    *out = g->recent;
+    return g->n_recent < GL_GUARD_HISTORY ? g->n_recent : GL_GUARD_HISTORY;
+}
+
+size_t gl_guard_tick(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
+                     const gl_node_sample *s, const gl_pods *pods, bool act, bool log,
+                     gl_guard_outcome *out, size_t max) {
+    gl_policy_snapshot snap;
+    gl_decision decisions[GL_POLICY_MAX_DECISIONS];
+
+    if (build_snapshot(g, s, pods, &snap) < 0) {
+        if (log)
+            gl_log_err("Out of memory building the policy snapshot; no decisions this tick");
+        return 0;
+    }
+    if (pods)
+        saved_prune(g, pods);
+    size_t n = gl_policy_decide(c, &snap, &g->state, decisions, GL_POLICY_MAX_DECISIONS);
+    bool dry = c->guard.mode == GL_MODE_DRY_RUN;
+
+    for (size_t i = 0; i < n; i++) {
+        gl_guard_outcome o = {.d = decisions[i], .t_usec = s->timestamp_usec, .dry_run = dry};
+        gl_decision *d = &o.d;
+
+        if (act && d->skip == GL_SKIP_NONE && d->destructive) {
+            /* Re-check right before destroying anything: memory may have come back while we
+             * chose (a pod finished, the kernel reclaimed), and then nothing must die. */
+            gl_meminfo m;
+            if (gl_meminfo_read(g->proc_root, &m) == 0 &&
+                !gl_policy_recheck(c, d, gl_meminfo_kubelet_available(&m), m.total_bytes)) {
+                d->skip = GL_SKIP_RECOVERED;
+                gl_policy_action_failed(&g->state, d);
+            }
+        }
+        if (act && d->skip == GL_SKIP_NONE) {
+            o.error = carry_out(g, l, d);
+            o.done = o.error == 0;
+            if (o.error)
+                gl_policy_action_failed(&g->state, d);
+        }
+        if (log)
+            log_outcome(&o);
+        remember(g, &o);
+        if (out && i < max)
+            out[i] = o;
+    }
+    return n;
+}

@@ -16,7 +16,7 @@ PKG_CONFIG ?= pkg-config
 WERROR ?= 1
 SAN ?= 0
 
-PKGS := libsystemd inih jansson
+PKGS := libsystemd inih jansson yaml-0.1
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
@@ -40,7 +40,7 @@ override LDFLAGS += -fsanitize=address,undefined
 endif
 LDLIBS += $(PKG_LIBS) -lev -lm
 
-LIB_SRCS := $(sort $(wildcard src/common/*.c src/sense/*.c src/decide/*.c src/act/*.c src/daemon/*.c))
+LIB_SRCS := $(sort $(wildcard src/common/*.c src/sense/*.c src/decide/*.c src/act/*.c src/kube/*.c src/daemon/*.c))
 LIB_SRCS := $(filter-out src/daemon/main.c,$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILDDIR)/%.o)
 CTL_SRCS := $(sort $(wildcard src/ctl/*.c))

@@ -56,7 +56,7 @@ PYTHON ?= python3
 .SECONDARY:
 
 .PHONY: all deps check check-unit check-integration check-asan check-valgrind check-all \
-	format format-check bench clean
+	format format-check bench fuzz clean
 
 all: $(BUILDDIR)/guardlet $(BUILDDIR)/guardletctl
 
@@ -119,6 +119,16 @@ $(BUILDDIR)/bench/bench_scan: $(BUILDDIR)/tests/bench/bench_scan.o $(BUILDDIR)/t
 $(BUILDDIR)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# libFuzzer targets (clang only); their corpora are replayed as ordinary tests by `make check`.
+#   make fuzz && build/fuzz/fuzz_kubeconfig -max_total_time=60 tests/fuzz/corpus/kubeconfig
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILDDIR)/fuzz/%)
+$(BUILDDIR)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lev -lm
+
+fuzz: $(FUZZ_BINS)
 
 # Benchmarks, never tests: numbers for the README, compared as ratios within one run.
 bench: all $(BUILDDIR)/bench/bench_scan

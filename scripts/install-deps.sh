@@ -8,7 +8,7 @@ set -eu
 # systemd-analyze (unit verification; PID 1 need not be systemd).
 PACKAGES="build-essential pkg-config libev-dev libsystemd-dev libinih-dev libjansson-dev
 libcurl4-openssl-dev libcgroup-dev libyaml-dev check python3 valgrind clang-format stress-ng
-util-linux systemd procps"
+util-linux systemd procps openssl"
 
 missing=""
 for p in $PACKAGES; do

@@ -20,15 +20,11 @@ static char base[128], tmp[256];
  * the parent process: a failed assertion ends a forked test without its teardown, and this still
  * cleans up after it. */
 static void base_setup(void) {
-    const char *t = getenv("TMPDIR");
-    snprintf(base, sizeof(base), "%s/guardlet-test-cgroup-XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(base));
+    gl_test_tmpdir(base, sizeof(base), "cgroup");
 }
 
 static void base_teardown(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-    ck_assert_int_eq(system(cmd), 0);
+    gl_test_rmtree(base);
 }
 
 static void setup(void) {

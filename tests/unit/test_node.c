@@ -12,10 +12,10 @@
 
 #include "testutil.h"
 
-static char root[64];
+static char root[256];
 
 static void put(const char *rel, const char *text) {
-    char path[256];
+    char path[512];
     snprintf(path, sizeof(path), "%s/%s", root, rel);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
@@ -24,20 +24,17 @@ static void put(const char *rel, const char *text) {
 }
 
 static void mk(const char *rel) {
-    char path[256];
+    char path[512];
     snprintf(path, sizeof(path), "%s/%s", root, rel);
     ck_assert_int_eq(mkdir(path, 0755), 0);
 }
 
 static void setup(void) {
-    snprintf(root, sizeof(root), "/tmp/guardlet-node-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    gl_test_tmpdir(root, sizeof(root), "node");
 }
 
 static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    ck_assert_int_eq(system(cmd), 0);
+    gl_test_rmtree(root);
 }
 
 static const char meminfo[] = "MemTotal:        8388608 kB\n"

@@ -27,15 +27,11 @@ static const gl_pods_params params = {.leak_window_usec = 600 * SEC, .min_growth
 static char base[128];
 
 static void base_setup(void) {
-    const char *t = getenv("TMPDIR");
-    snprintf(base, sizeof(base), "%s/guardlet-test-pods-XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(base));
+    gl_test_tmpdir(base, sizeof(base), "pods");
 }
 
 static void base_teardown(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-    ck_assert_int_eq(system(cmd), 0);
+    gl_test_rmtree(base);
 }
 
 static void setup(void) {

@@ -16,7 +16,7 @@ PKG_CONFIG ?= pkg-config
 WERROR ?= 1
 SAN ?= 0
 
-PKGS := libsystemd inih jansson yaml-0.1
+PKGS := libsystemd inih jansson yaml-0.1 libcurl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)

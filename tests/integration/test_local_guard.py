@@ -148,3 +148,37 @@ class LocalGuardTest(TempDirTest):
         # The same decisions, in the same order, up to and including the kill.
         cut = lambda seq: seq[:next(i for i, x in enumerate(seq) if x[0] == "kill") + 1]
         self.assertEqual(sorted(set(cut(enforce_seq))), sorted(set(cut(dry_seq))))
+
+
+class RestoreTest(TempDirTest):
+    def test_throttle_then_restore_when_pressure_clears(self):
+        proc_root = os.path.join(self.tmp, "proc")
+        proc = ProcFixture(proc_root, cpus=4)
+        proc.set_memory(total=CAPACITY, free=1 * GiB - 64 * MiB, inactive_file=64 * MiB)  # 12.5%: throttle level
+        cg = CgroupFixture("v2-systemd", parent=self.tmp)
+        self.addCleanup(cg.cleanup)
+        big = pod_uid(7)
+        cg.add_pod(big, "burstable", Figures(memory_current=2 * GiB, memory_max=None, inactive_file=0))
+        conf = os.path.join(self.tmp, "guardlet.conf")
+        write(conf, "[Guard]\nInterval=200ms\n[Actions]\nPostActionDelay=1s\nEmergencyAfter=1s\n"
+                    "[Memory]\nPressureDuration=1s\n[CPU]\nPressureDuration=1s\n"
+                    "[Runaway]\nLeakWindow=2s\n")
+        d = self.start(["-c", conf, "--no-api", "--proc-root", proc_root, "--cgroup-root", cg.root])
+        _, t = d.wait_for(lambda e: e.get("GUARDLET_ACTION") == "throttle-memory", timeout=10)
+        self.assertEqual(t["POD_UID"], big)
+        self.assertEqual(t["GUARDLET_OUTCOME"], "done")
+        path = os.path.join(cg.root, cg.pods[big].cgroup, "memory.high")
+        with open(path) as f:
+            self.assertEqual(int(f.read()), int(t["GUARDLET_TARGET"]))
+        self.assertLess(int(t["GUARDLET_TARGET"]), 2 * GiB)
+        cleared = time.monotonic()
+        proc.set_memory(total=CAPACITY, free=4 * GiB, inactive_file=64 * MiB)  # pressure gone
+        _, r = d.wait_for(lambda e: e.get("GUARDLET_ACTION") == "restore", timeout=10)
+        self.assertGreaterEqual(time.monotonic() - cleared, 1.9, "hysteresis: 2 x PostActionDelay clear")
+        self.assertEqual(r["POD_UID"], big)
+        self.assertEqual(r["GUARDLET_OUTCOME"], "done")
+        with open(path) as f:
+            self.assertEqual(f.read().strip(), "max", "the original memory.high is back")
+        self.assertEqual(d.stop(), 0)
+        acted = [e for e in d.logs() if e.get("GUARDLET_ACTION") and not e.get("GUARDLET_SKIP")]
+        self.assertEqual([e["GUARDLET_ACTION"] for e in acted], ["throttle-memory", "restore"])

@@ -1,0 +1,613 @@
+/* test_kube_events.c: Check suite for guardlet's Events: keys, token bucket and LRU cache on their
+ * own, then aggregation and rate limit against the fake API server (tests/fakeapi) on 127.0.0.1. */
+#include "guardlet/events.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define TOKEN "test-token-1"
+#define NODE  "node-a"
+/* 2026-01-01T00:00:00Z */
+#define T0 (1767225600ll * 1000000ll)
+
+/* ---------------------------------------------------------------- pure parts */
+
+START_TEST(test_bucket_burst_refill) {
+    gl_events_bucket b;
+    gl_events_bucket_init(&b, T0);
+    ck_assert_uint_eq(gl_events_bucket_tokens(&b), GL_EVENTS_BURST);
+    for (unsigned i = 0; i < GL_EVENTS_BURST; i++)
+        ck_assert_msg(gl_events_bucket_take(&b, T0 + i), "token %u", i);
+    ck_assert(!gl_events_bucket_take(&b, T0 + 100));
+    /* One token per 5 minutes: not a microsecond early. */
+    int64_t t = T0 + 100 + (int64_t)GL_EVENTS_REFILL_PERIOD_USEC - 200;
+    ck_assert(!gl_events_bucket_take(&b, t));
+    t = T0 + 25 + (int64_t)GL_EVENTS_REFILL_PERIOD_USEC; /* a period after the bucket ran dry */
+    ck_assert(gl_events_bucket_take(&b, t));
+    ck_assert(!gl_events_bucket_take(&b, t + 1));
+    /* A clock going back adds nothing. */
+    ck_assert(!gl_events_bucket_take(&b, T0));
+    /* A long quiet spell refills to the burst, no more. */
+    t = T0 + 1000ll * (int64_t)GL_EVENTS_REFILL_PERIOD_USEC;
+    unsigned n = 0;
+    while (gl_events_bucket_take(&b, t))
+        n++;
+    ck_assert_uint_eq(n, GL_EVENTS_BURST);
+    /* Three periods give three tokens. */
+    t += 3 * (int64_t)GL_EVENTS_REFILL_PERIOD_USEC;
+    n = 0;
+    while (gl_events_bucket_take(&b, t))
+        n++;
+    ck_assert_uint_eq(n, 3);
+}
+END_TEST
+
+START_TEST(test_keys) {
+    gl_events_object pod = {"Pod", "shop", "web-1", "uid-1"};
+    gl_events_object pod2 = {"Pod", "shop", "web-2", "uid-2"};
+    gl_events_object node = {"Node", NULL, NODE, NULL};
+    char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *e = NULL;
+    ck_assert_int_eq(gl_events_key(NODE, &pod, "Warning", "GuardletThrottled", "m1", &a), 0);
+    ck_assert_int_eq(gl_events_key(NODE, &pod, "Warning", "GuardletThrottled", "m1", &b), 0);
+    ck_assert_str_eq(a, b);
+    free(b);
+    /* Each field matters. */
+    ck_assert_int_eq(gl_events_key(NODE, &pod, "Warning", "GuardletThrottled", "m2", &b), 0);
+    ck_assert_str_ne(a, b);
+    free(b);
+    ck_assert_int_eq(gl_events_key(NODE, &pod, "Normal", "GuardletThrottled", "m1", &b), 0);
+    ck_assert_str_ne(a, b);
+    free(b);
+    ck_assert_int_eq(gl_events_key(NODE, &pod, "Warning", "GuardletFrozen", "m1", &b), 0);
+    ck_assert_str_ne(a, b);
+    free(b);
+    ck_assert_int_eq(gl_events_key(NODE, &pod2, "Warning", "GuardletThrottled", "m1", &b), 0);
+    ck_assert_str_ne(a, b);
+    free(b);
+    ck_assert_int_eq(gl_events_key("node-b", &pod, "Warning", "GuardletThrottled", "m1", &b), 0);
+    ck_assert_str_ne(a, b);
+    free(b);
+    /* Separators inside fields cannot make two events collide. */
+    ck_assert_int_eq(gl_events_key(NODE, &pod, "Warning", "R|1:x", "m", &b), 0);
+    ck_assert_int_eq(gl_events_key(NODE, &pod, "Warning", "R", "x|1:m", &c), 0);
+    ck_assert_str_ne(b, c);
+    free(b);
+    free(c);
+    /* The object key ignores type, reason and message; NULL fields are "". */
+    ck_assert_int_eq(gl_events_object_key(NODE, &pod, &c), 0);
+    ck_assert_ptr_null(strstr(c, "GuardletThrottled"));
+    ck_assert_ptr_nonnull(strstr(c, "web-1"));
+    ck_assert_int_eq(gl_events_object_key(NODE, &node, &d), 0);
+    gl_events_object node_empty = {"Node", "", NODE, ""};
+    ck_assert_int_eq(gl_events_object_key(NODE, &node_empty, &e), 0);
+    ck_assert_str_eq(d, e);
+    ck_assert_str_ne(c, d);
+    free(a);
+    free(c);
+    free(d);
+    free(e);
+}
+END_TEST
+
+static int freed_values;
+static void count_free(void *v) {
+    freed_values++;
+    free(v);
+}
+static bool is_pinned(const void *v) {
+    return *(const int *)v < 0;
+}
+static int *intv(int x) {
+    int *p = malloc(sizeof(*p));
+    ck_assert_ptr_nonnull(p);
+    *p = x;
+    return p;
+}
+
+START_TEST(test_cache_lru) {
+    gl_events_cache *c = NULL;
+    ck_assert_int_eq(gl_events_cache_new(0, NULL, NULL, &c), -EINVAL);
+    freed_values = 0;
+    ck_assert_int_eq(gl_events_cache_new(3, count_free, is_pinned, &c), 0);
+    ck_assert_int_eq(gl_events_cache_put(c, "a", intv(1)), 0);
+    ck_assert_int_eq(gl_events_cache_put(c, "b", intv(2)), 0);
+    ck_assert_int_eq(gl_events_cache_put(c, "c", intv(3)), 0);
+    ck_assert_uint_eq(gl_events_cache_size(c), 3);
+    /* Touching a makes b the least recently used. */
+    ck_assert_int_eq(*(int *)gl_events_cache_get(c, "a"), 1);
+    ck_assert_int_eq(gl_events_cache_put(c, "d", intv(4)), 0);
+    ck_assert_ptr_null(gl_events_cache_get(c, "b"));
+    ck_assert_uint_eq(gl_events_cache_evictions(c), 1);
+    ck_assert_int_eq(freed_values, 1);
+    ck_assert_uint_eq(gl_events_cache_size(c), 3);
+    /* Replacing frees the old value and keeps the size. */
+    ck_assert_int_eq(gl_events_cache_put(c, "c", intv(-3)), 0); /* pinned now */
+    ck_assert_int_eq(freed_values, 2);
+    ck_assert_int_eq(*(int *)gl_events_cache_get(c, "c"), -3);
+    /* Order now (old to new): a d c; a goes. */
+    ck_assert_int_eq(gl_events_cache_put(c, "e", intv(5)), 0);
+    ck_assert_ptr_null(gl_events_cache_get(c, "a"));
+    /* d e c(pinned): pin all, then a put finds no victim. */
+    ck_assert_int_eq(gl_events_cache_put(c, "d", intv(-4)), 0);
+    ck_assert_int_eq(gl_events_cache_put(c, "e", intv(-5)), 0);
+    int *v = intv(6);
+    ck_assert_int_eq(gl_events_cache_put(c, "f", v), -ENOSPC);
+    free(v);
+    ck_assert(gl_events_cache_remove(c, "d"));
+    ck_assert(!gl_events_cache_remove(c, "d"));
+    ck_assert_int_eq(gl_events_cache_put(c, "f", intv(6)), 0);
+    ck_assert_uint_eq(gl_events_cache_size(c), 3);
+    /* Many keys through a small cache: bounded, and every value is freed once. */
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_int_eq(gl_events_cache_put(c, key, intv(i)), 0);
+    }
+    ck_assert_uint_eq(gl_events_cache_size(c), 3); /* e, c pinned, k999 */
+    ck_assert_ptr_nonnull(gl_events_cache_get(c, "k999"));
+    ck_assert_ptr_nonnull(gl_events_cache_get(c, "c"));
+    gl_events_cache_free(c);
+    gl_events_cache_free(NULL);
+}
+END_TEST
+
+static gl_kube_creds *plain_creds(int port, const char *token) {
+    gl_kube_creds *c = calloc(1, sizeof(*c));
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_ge(asprintf(&c->server, "http://127.0.0.1:%d", port), 0);
+    c->source = strdup("test");
+    c->token = strdup(token);
+    return c;
+}
+
+START_TEST(test_emit_invalid) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    ck_assert_ptr_nonnull(loop);
+    gl_kube_creds *cr = plain_creds(1, TOKEN);
+    gl_kube_client *client = NULL;
+    ck_assert_int_eq(gl_kube_client_new(loop, cr, &client), 0);
+    gl_events *ev = NULL;
+    ck_assert_int_eq(gl_events_new(client, "", &ev), -EINVAL);
+    ck_assert_int_eq(gl_events_new(client, NODE, &ev), 0);
+    gl_events_object ok = {"Pod", "default", "web-1", "u"};
+    gl_events_object bad_kind = {"Deployment", "default", "web", NULL};
+    gl_events_object no_ns = {"Pod", NULL, "web-1", NULL};
+    gl_events_object bad_name = {"Pod", "default", "../x", NULL};
+    ck_assert_int_eq(gl_events_emit(ev, &bad_kind, "Normal", "GuardletRestored", "m", T0), -EINVAL);
+    ck_assert_int_eq(gl_events_emit(ev, &no_ns, "Normal", "GuardletRestored", "m", T0), -EINVAL);
+    ck_assert_int_eq(gl_events_emit(ev, &bad_name, "Normal", "GuardletRestored", "m", T0), -EINVAL);
+    ck_assert_int_eq(gl_events_emit(ev, &ok, "Error", "GuardletRestored", "m", T0), -EINVAL);
+    ck_assert_int_eq(gl_events_emit(ev, &ok, "Normal", "", "m", T0), -EINVAL);
+    ck_assert_int_eq(gl_events_emit(ev, &ok, "Normal", "GuardletRestored", "bad \xff utf-8", T0),
+                     -EINVAL);
+    ck_assert_uint_eq(gl_events_in_flight(ev), 0);
+    /* A valid one starts a request; freeing cancels it. */
+    ck_assert_int_eq(gl_events_emit(ev, &ok, "Normal", "GuardletRestored", "m", T0), 0);
+    ck_assert_uint_eq(gl_events_in_flight(ev), 1);
+    gl_events_free(ev);
+    gl_events_free(NULL);
+    gl_kube_client_free(client);
+    gl_kube_creds_free(cr);
+    ev_loop_destroy(loop);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- the fake server */
+
+typedef struct {
+    pid_t pid;
+    char dir[64];
+    int port;
+    gl_kube_creds *creds;
+    struct ev_loop *loop;
+    gl_kube_client *client;
+    gl_events *ev;
+} fake;
+
+static double now_sec(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool on_path(const char *prog) {
+    const char *path = getenv("PATH");
+    if (!path)
+        return false;
+    char *copy = strdup(path), *save = NULL;
+    bool found = false;
+    for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char full[4096];
+        snprintf(full, sizeof(full), "%s/%s", d, prog);
+        found = access(full, X_OK) == 0;
+    }
+    free(copy);
+    return found;
+}
+
+static bool python_missing(const char *test) {
+    if (on_path("python3"))
+        return false;
+    printf("SKIP %s: python3 not found on PATH (the fake API server needs it)\n", test);
+    return true;
+}
+
+static void fakeapi_path(char *buf, size_t size) {
+    const char *slash = strrchr(__FILE__, '/');
+    int dir_len = slash ? (int)(slash - __FILE__) : 1;
+    ck_assert_int_lt(
+        snprintf(buf, size, "%.*s/../fakeapi/fakeapi.py", dir_len, slash ? __FILE__ : "."),
+        (int)size);
+}
+
+static void fake_start(fake *f) {
+    memset(f, 0, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/guardlet-events-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(f->dir));
+    char portfile[128], script[4096], log[128];
+    snprintf(portfile, sizeof(portfile), "%s/port", f->dir);
+    snprintf(log, sizeof(log), "%s/fakeapi.log", f->dir);
+    fakeapi_path(script, sizeof(script));
+    pid_t parent = getpid();
+    f->pid = fork();
+    ck_assert_int_ge(f->pid, 0);
+    if (f->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        const char *argv[] = {"python3", script,          "--state-dir", f->dir, "--port-file",
+                              portfile,  "--plain",       "--node",      NODE,   "--token",
+                              TOKEN,     "--max-seconds", "120",         NULL};
+        execvp("python3", (char **)argv);
+        _exit(127);
+    }
+    double deadline = now_sec() + 30;
+    while (now_sec() < deadline) {
+        FILE *pf = fopen(portfile, "r");
+        if (pf) {
+            int got = fscanf(pf, "%d", &f->port);
+            fclose(pf);
+            if (got == 1 && f->port > 0)
+                break;
+        }
+        int st;
+        ck_assert_msg(waitpid(f->pid, &st, WNOHANG) == 0, "fakeapi exited early; see %s", log);
+        usleep(20000);
+    }
+    ck_assert_msg(f->port > 0, "fakeapi did not start within 30 s; see %s", log);
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    ck_assert_ptr_nonnull(f->loop);
+    f->creds = plain_creds(f->port, TOKEN);
+    ck_assert_int_eq(gl_kube_client_new(f->loop, f->creds, &f->client), 0);
+    ck_assert_int_eq(gl_events_new(f->client, NODE, &f->ev), 0);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void fake_stop(fake *f) {
+    gl_events_free(f->ev);
+    gl_kube_client_free(f->client);
+    gl_kube_creds_free(f->creds);
+    if (f->loop)
+        ev_loop_destroy(f->loop);
+    if (f->pid > 0) {
+        kill(f->pid, SIGTERM);
+        int st;
+        double deadline = now_sec() + 10;
+        while (waitpid(f->pid, &st, WNOHANG) == 0) {
+            if (now_sec() > deadline) {
+                kill(f->pid, SIGKILL);
+                waitpid(f->pid, &st, 0);
+                break;
+            }
+            usleep(20000);
+        }
+    }
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    memset(f, 0, sizeof(*f));
+}
+
+static void tick_noop(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+/* Runs the loop until the recorder has nothing in flight (bounded). */
+static void settle(fake *f) {
+    ev_timer tick;
+    ev_timer_init(&tick, tick_noop, 0.02, 0.02);
+    ev_timer_start(f->loop, &tick);
+    double deadline = now_sec() + 25;
+    while (gl_events_in_flight(f->ev) > 0 && now_sec() < deadline)
+        ev_run(f->loop, EVRUN_ONCE);
+    ev_timer_stop(f->loop, &tick);
+    ck_assert_uint_eq(gl_events_in_flight(f->ev), 0);
+}
+
+typedef struct {
+    bool done;
+    long status;
+    char *body;
+} answer;
+
+static void on_answer(long status, const char *body, size_t len, int err, const char *errmsg,
+                      void *userdata) {
+    answer *a = userdata;
+    (void)err;
+    (void)errmsg;
+    a->done = true;
+    a->status = status;
+    a->body = strndup(body, len);
+}
+
+/* Runs the loop until a is answered (bounded). */
+static void wait_answer(fake *f, answer *a) {
+    ev_timer tick;
+    ev_timer_init(&tick, tick_noop, 0.02, 0.02);
+    ev_timer_start(f->loop, &tick);
+    double deadline = now_sec() + 25;
+    while (!a->done && now_sec() < deadline)
+        ev_run(f->loop, EVRUN_ONCE);
+    ev_timer_stop(f->loop, &tick);
+    ck_assert_msg(a->done, "no answer within 25 s");
+}
+
+/* The events stored in ns (a JSON array, owned). */
+static json_t *list_events(fake *f, const char *ns) {
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", ns);
+    answer a = {0};
+    ck_assert_int_eq(
+        gl_kube_request(f->client, "GET", path, NULL, NULL, 0, 20000, on_answer, &a, NULL), 0);
+    wait_answer(f, &a);
+    ck_assert_msg(a.done && a.status == 200, "list %s: %ld", ns, a.status);
+    json_t *doc = json_loads(a.body, 0, NULL);
+    free(a.body);
+    ck_assert_ptr_nonnull(doc);
+    json_t *items = json_incref(json_object_get(doc, "items"));
+    json_decref(doc);
+    ck_assert(json_is_array(items));
+    return items;
+}
+
+static const char *str_at(json_t *obj, const char *a, const char *b) {
+    json_t *v = json_object_get(obj, a);
+    if (b)
+        v = json_object_get(v, b);
+    return json_string_value(v);
+}
+
+static json_int_t count_of(json_t *e) {
+    return json_integer_value(json_object_get(e, "count"));
+}
+
+START_TEST(test_post_listed) {
+    if (python_missing("test_post_listed"))
+        return;
+    fake f;
+    fake_start(&f);
+    gl_events_object pod = {"Pod", "kube-system", "web-1", "uid-web-1"};
+    ck_assert_int_eq(
+        gl_events_emit(f.ev, &pod, "Warning", "GuardletThrottled", "memory.high set to 200Mi", T0),
+        0);
+    settle(&f);
+    json_t *items = list_events(&f, "kube-system");
+    ck_assert_uint_eq(json_array_size(items), 1);
+    json_t *e = json_array_get(items, 0);
+    ck_assert_str_eq(str_at(e, "source", "component"), "guardlet");
+    ck_assert_str_eq(str_at(e, "source", "host"), NODE);
+    ck_assert_str_eq(str_at(e, "reportingComponent", NULL), "guardlet");
+    ck_assert_str_eq(str_at(e, "reportingInstance", NULL), NODE);
+    ck_assert_str_eq(str_at(e, "reason", NULL), "GuardletThrottled");
+    ck_assert_str_eq(str_at(e, "type", NULL), "Warning");
+    ck_assert_str_eq(str_at(e, "message", NULL), "memory.high set to 200Mi");
+    ck_assert_str_eq(str_at(e, "involvedObject", "kind"), "Pod");
+    ck_assert_str_eq(str_at(e, "involvedObject", "namespace"), "kube-system");
+    ck_assert_str_eq(str_at(e, "involvedObject", "name"), "web-1");
+    ck_assert_str_eq(str_at(e, "involvedObject", "uid"), "uid-web-1");
+    ck_assert_str_eq(str_at(e, "firstTimestamp", NULL), "2026-01-01T00:00:00Z");
+    ck_assert_str_eq(str_at(e, "lastTimestamp", NULL), "2026-01-01T00:00:00Z");
+    ck_assert_int_eq(strncmp(str_at(e, "metadata", "name"), "web-1.", 6), 0);
+    ck_assert_int_eq(count_of(e), 1);
+    json_decref(items);
+    gl_events_stats st;
+    gl_events_get_stats(f.ev, &st);
+    ck_assert_uint_eq(st.posts, 1);
+    ck_assert_uint_eq(st.failures, 0);
+    fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_aggregate_and_new_message) {
+    if (python_missing("test_aggregate_and_new_message"))
+        return;
+    fake f;
+    fake_start(&f);
+    gl_events_object pod = {"Pod", "default", "web-1", "uid-web-1"};
+    /* Two folded into the POST in flight, a third after it is stored: a PATCH. */
+    ck_assert_int_eq(gl_events_emit(f.ev, &pod, "Warning", "GuardletFrozen", "frozen", T0), 0);
+    ck_assert_int_eq(
+        gl_events_emit(f.ev, &pod, "Warning", "GuardletFrozen", "frozen", T0 + 1000000), 0);
+    settle(&f);
+    ck_assert_int_eq(
+        gl_events_emit(f.ev, &pod, "Warning", "GuardletFrozen", "frozen", T0 + 61000000), 0);
+    settle(&f);
+    ck_assert_int_eq(
+        gl_events_emit(f.ev, &pod, "Warning", "GuardletFrozen", "thawed", T0 + 62000000), 0);
+    settle(&f);
+    json_t *items = list_events(&f, "default");
+    ck_assert_uint_eq(json_array_size(items), 2);
+    bool seen_frozen = false, seen_thawed = false;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *e = json_array_get(items, i);
+        if (strcmp(str_at(e, "message", NULL), "frozen") == 0) {
+            seen_frozen = true;
+            ck_assert_int_eq(count_of(e), 3);
+            ck_assert_str_eq(str_at(e, "firstTimestamp", NULL), "2026-01-01T00:00:00Z");
+            ck_assert_str_eq(str_at(e, "lastTimestamp", NULL), "2026-01-01T00:01:01Z");
+        } else {
+            seen_thawed = true;
+            ck_assert_int_eq(count_of(e), 1);
+        }
+    }
+    ck_assert(seen_frozen && seen_thawed);
+    json_decref(items);
+    gl_events_stats st;
+    gl_events_get_stats(f.ev, &st);
+    ck_assert_uint_eq(st.emitted, 4);
+    ck_assert_uint_eq(st.aggregated, 2);
+    ck_assert_uint_eq(st.posts, 2);
+    ck_assert_uint_ge(st.patches, 1);
+    ck_assert_uint_eq(st.failures, 0);
+    /* After the window the same key starts a new Event. */
+    ck_assert_int_eq(gl_events_emit(f.ev, &pod, "Warning", "GuardletFrozen", "frozen",
+                                    T0 + 61000000 + GL_EVENTS_AGGREGATE_WINDOW_USEC + 1),
+                     0);
+    settle(&f);
+    items = list_events(&f, "default");
+    ck_assert_uint_eq(json_array_size(items), 3);
+    json_decref(items);
+    fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_rate_limit) {
+    if (python_missing("test_rate_limit"))
+        return;
+    fake f;
+    fake_start(&f);
+    gl_events_object pod = {"Pod", "default", "noisy", "uid-noisy"};
+    int ok = 0, dropped = 0;
+    for (int i = 0; i < 30; i++) {
+        int rc = gl_events_emit(f.ev, &pod, "Warning", "GuardletRunaway", "runaway", T0 + i);
+        if (rc == 0)
+            ok++;
+        else if (rc == -EAGAIN)
+            dropped++;
+        if (i % 7 == 0)
+            settle(&f); /* a mix of folded and PATCHed repeats */
+    }
+    settle(&f);
+    ck_assert_int_eq(ok, 25);
+    ck_assert_int_eq(dropped, 5);
+    gl_events_stats st;
+    gl_events_get_stats(f.ev, &st);
+    ck_assert_uint_eq(st.dropped_rate, 5);
+    ck_assert_uint_eq(st.failures, 0);
+    json_t *items = list_events(&f, "default");
+    ck_assert_uint_eq(json_array_size(items), 1);
+    ck_assert_int_eq(count_of(json_array_get(items, 0)), 25);
+    json_decref(items);
+    /* Another object has its own bucket. */
+    gl_events_object other = {"Pod", "default", "quiet", "uid-quiet"};
+    ck_assert_int_eq(gl_events_emit(f.ev, &other, "Normal", "GuardletRestored", "ok", T0 + 40), 0);
+    settle(&f);
+    fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_node_event_in_default) {
+    if (python_missing("test_node_event_in_default"))
+        return;
+    fake f;
+    fake_start(&f);
+    gl_events_object node = {"Node", "kube-system", NODE, NODE}; /* namespace ignored */
+    ck_assert_int_eq(gl_events_emit(f.ev, &node, "Warning", "GuardletEvictionBlocked",
+                                    "a disruption budget refused", T0),
+                     0);
+    settle(&f);
+    gl_events_stats st;
+    gl_events_get_stats(f.ev, &st);
+    ck_assert_msg(st.failures == 0, "last_err %d", st.last_err);
+    json_t *items = list_events(&f, "default");
+    ck_assert_uint_eq(json_array_size(items), 1);
+    json_t *e = json_array_get(items, 0);
+    ck_assert_str_eq(str_at(e, "involvedObject", "kind"), "Node");
+    ck_assert_str_eq(str_at(e, "involvedObject", "name"), NODE);
+    ck_assert_ptr_null(json_object_get(json_object_get(e, "involvedObject"), "namespace"));
+    ck_assert_str_eq(str_at(e, "source", "component"), "guardlet");
+    json_decref(items);
+    fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_patch_of_deleted_event_posts_again) {
+    if (python_missing("test_patch_of_deleted_event_posts_again"))
+        return;
+    fake f;
+    fake_start(&f);
+    gl_events_object pod = {"Pod", "default", "web-1", "uid-web-1"};
+    ck_assert_int_eq(gl_events_emit(f.ev, &pod, "Warning", "GuardletKilled", "killed", T0), 0);
+    settle(&f);
+    json_t *items = list_events(&f, "default");
+    ck_assert_uint_eq(json_array_size(items), 1);
+    char path[512];
+    snprintf(path, sizeof(path), "/api/v1/namespaces/default/events/%s",
+             str_at(json_array_get(items, 0), "metadata", "name"));
+    json_decref(items);
+    answer a = {0};
+    ck_assert_int_eq(
+        gl_kube_request(f.client, "DELETE", path, NULL, NULL, 0, 20000, on_answer, &a, NULL), 0);
+    wait_answer(&f, &a);
+    ck_assert_int_eq(a.status, 200);
+    free(a.body);
+    /* The repeat's PATCH gets 404; the Event is created again with the count so far. */
+    ck_assert_int_eq(gl_events_emit(f.ev, &pod, "Warning", "GuardletKilled", "killed", T0 + 5), 0);
+    settle(&f);
+    items = list_events(&f, "default");
+    ck_assert_uint_eq(json_array_size(items), 1);
+    ck_assert_int_eq(count_of(json_array_get(items, 0)), 2);
+    json_decref(items);
+    gl_events_stats st;
+    gl_events_get_stats(f.ev, &st);
+    ck_assert_uint_eq(st.posts, 2);
+    ck_assert_uint_eq(st.failures, 0);
+    fake_stop(&f);
+}
+END_TEST
+
+static Suite *kube_events_suite(void) {
+    Suite *s = suite_create("kube_events");
+    TCase *pure = tcase_create("pure");
+    tcase_set_timeout(pure, 60);
+    tcase_add_test(pure, test_bucket_burst_refill);
+    tcase_add_test(pure, test_keys);
+    tcase_add_test(pure, test_cache_lru);
+    tcase_add_test(pure, test_emit_invalid);
+    suite_add_tcase(s, pure);
+    TCase *tc = tcase_create("fakeapi");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_post_listed);
+    tcase_add_test(tc, test_aggregate_and_new_message);
+    tcase_add_test(tc, test_rate_limit);
+    tcase_add_test(tc, test_node_event_in_default);
+    tcase_add_test(tc, test_patch_of_deleted_event_posts_again);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+GL_TEST_MAIN(kube_events_suite)

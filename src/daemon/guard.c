@@ -32,7 +32,6 @@ struct gl_guard {
     size_t n_saved;
     uint64_t node_pids_max;
     char self_uid[GL_POD_UID_LEN + 1]; /* empty when guardlet does not run in a pod */
-    char *proc_root;
     gl_guard_outcome recent[GL_GUARD_HISTORY];
     size_t n_recent; /* total ever recorded; the ring holds the last GL_GUARD_HISTORY */
 };
@@ -53,10 +52,8 @@ static void find_self_uid(const char *proc_root, char *uid) {
 int gl_guard_new(const char *proc_root, gl_guard **out) {
     char path[4096], buf[64];
     gl_guard *g = calloc(1, sizeof(*g));
-    if (!g || !(g->proc_root = strdup(proc_root))) {
-        free(g);
+    if (!g)
         return -ENOMEM;
-    }
     if (gl_path_join(path, sizeof(path), proc_root, "sys/kernel/pid_max") == 0) {
         ssize_t n = gl_read_file(path, buf, sizeof(buf));
         if (n > 0)
@@ -71,7 +68,6 @@ void gl_guard_free(gl_guard *g) {
     if (!g)
         return;
     free(g->snap_pods);
-    free(g->proc_root);
     free(g);
 }
 
@@ -325,7 +321,8 @@ size_t gl_guard_tick(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
             /* Re-check right before destroying anything: memory may have come back while we
              * chose (a pod finished, the kernel reclaimed), and then nothing must die. */
             gl_meminfo m;
-            if (gl_meminfo_read(g->proc_root, &m) == 0 &&
+            /* The configured proc root, not the one at start: a reload may have changed it. */
+            if (gl_meminfo_read(c->guard.proc_root, &m) == 0 &&
                 !gl_policy_recheck(c, d, gl_meminfo_kubelet_available(&m), m.total_bytes)) {
                 d->skip = GL_SKIP_RECOVERED;
                 gl_policy_action_failed(&g->state, d);

@@ -4,18 +4,11 @@
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "fakeapi_proc.h"
 #include "testutil.h"
 
 #define TOKEN       "test-token-1"
@@ -23,54 +16,8 @@
 
 /* ---------------------------------------------------------------- the fake server */
 
-typedef struct {
-    pid_t pid;
-    char dir[64];
-    int port;
-    bool tls;
-    gl_kube_creds *creds;       /* the guard's (token TOKEN) */
-    gl_kube_creds *admin_creds; /* for the fake admin endpoints */
-    struct ev_loop *loop;
-    gl_kube_client *client;
-    gl_kube_client *admin;
-} fake;
-
-static double now_sec(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool on_path(const char *prog) {
-    const char *path = getenv("PATH");
-    if (!path)
-        return false;
-    char *copy = strdup(path), *save = NULL;
-    bool found = false;
-    for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-        char full[4096];
-        snprintf(full, sizeof(full), "%s/%s", d, prog);
-        found = access(full, X_OK) == 0;
-    }
-    free(copy);
-    return found;
-}
-
-/* The fake server's script, found from this file's path as the fuzz corpora are. */
-static void fakeapi_path(char *buf, size_t size) {
-    const char *slash = strrchr(__FILE__, '/');
-    int dir_len = slash ? (int)(slash - __FILE__) : 1;
-    ck_assert_int_lt(
-        snprintf(buf, size, "%.*s/../fakeapi/fakeapi.py", dir_len, slash ? __FILE__ : "."),
-        (int)size);
-}
-
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_ge(fputs(text, f), 0);
-    ck_assert_int_eq(fclose(f), 0);
-}
+typedef gl_fakeapi fake;
+typedef gl_fakeapi_answer answer;
 
 static char *pod_json(const char *name, const char *uid, const char *node, const char *label) {
     char *s = NULL;
@@ -86,207 +33,24 @@ static char *pod_json(const char *name, const char *uid, const char *node, const
     return s;
 }
 
-static bool python_missing(const char *test) {
-    if (on_path("python3"))
-        return false;
-    printf("SKIP %s: python3 not found on PATH (the fake API server needs it)\n", test);
-    return true;
-}
-
-static gl_kube_creds *plain_creds(int port, const char *token) {
-    gl_kube_creds *c = calloc(1, sizeof(*c));
-    ck_assert_ptr_nonnull(c);
-    ck_assert_int_ge(asprintf(&c->server, "http://127.0.0.1:%d", port), 0);
-    c->source = strdup("test");
-    c->token = strdup(token);
-    return c;
-}
-
 /* Starts the fake (plain HTTP unless tls) with two pods on node-a and one on node-b. */
 static void fake_start(fake *f, bool tls) {
-    memset(f, 0, sizeof(*f));
-    f->tls = tls;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/guardlet-kube-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(f->dir));
-    char seed[128], portfile[128], script[4096], log[128];
-    snprintf(seed, sizeof(seed), "%s/pods.json", f->dir);
-    snprintf(portfile, sizeof(portfile), "%s/port", f->dir);
-    snprintf(log, sizeof(log), "%s/fakeapi.log", f->dir);
-    fakeapi_path(script, sizeof(script));
     char *a = pod_json("web-1", "uid-web-1", "node-a", "1");
     char *b = pod_json("web-2", "uid-web-2", "node-a", "1");
     char *c = pod_json("other", "uid-other", "node-b", "1");
     char *all = NULL;
     ck_assert_int_ge(asprintf(&all, "[%s,%s,%s]", a, b, c), 0);
-    write_file(seed, all);
     free(a);
     free(b);
     free(c);
+    gl_fakeapi_opts o = {.name = "kube",
+                         .tls = tls,
+                         .token = TOKEN,
+                         .admin_token = ADMIN_TOKEN,
+                         .seed = all,
+                         .bookmark_interval = "0.5"};
+    gl_fakeapi_start(f, &o);
     free(all);
-
-    pid_t parent = getpid();
-    f->pid = fork();
-    ck_assert_int_ge(f->pid, 0);
-    if (f->pid == 0) {
-        /* The server must not outlive a test that dies on a failed assertion. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = "python3";
-        argv[n++] = script;
-        argv[n++] = "--state-dir";
-        argv[n++] = f->dir;
-        argv[n++] = "--port-file";
-        argv[n++] = portfile;
-        if (!tls)
-            argv[n++] = "--plain";
-        argv[n++] = "--node";
-        argv[n++] = "node-a";
-        argv[n++] = "--seed";
-        argv[n++] = seed;
-        argv[n++] = "--token";
-        argv[n++] = TOKEN;
-        argv[n++] = "--admin-token";
-        argv[n++] = ADMIN_TOKEN;
-        argv[n++] = "--bookmark-interval";
-        argv[n++] = "0.5";
-        argv[n++] = "--max-seconds";
-        argv[n++] = "120";
-        argv[n] = NULL;
-        execvp("python3", (char **)argv);
-        _exit(127);
-    }
-    /* Bounded wait for the port file (TLS first makes its certificates with openssl). */
-    double deadline = now_sec() + 30;
-    while (now_sec() < deadline) {
-        FILE *pf = fopen(portfile, "r");
-        if (pf) {
-            int got = fscanf(pf, "%d", &f->port);
-            fclose(pf);
-            if (got == 1 && f->port > 0)
-                break;
-        }
-        int st;
-        ck_assert_msg(waitpid(f->pid, &st, WNOHANG) == 0, "fakeapi exited early; see %s", log);
-        usleep(20000);
-    }
-    ck_assert_msg(f->port > 0, "fakeapi did not start within 30 s; see %s", log);
-
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    ck_assert_ptr_nonnull(f->loop);
-    if (tls) {
-        char kc[128], err[GL_KUBE_ERR_SIZE] = "";
-        snprintf(kc, sizeof(kc), "%s/kubeconfig", f->dir);
-        ck_assert_msg(gl_kubeconfig_load(kc, "fake", &f->creds, err, sizeof(err)) == 0, "%s", err);
-        ck_assert_msg(gl_kubeconfig_load(kc, "fake", &f->admin_creds, err, sizeof(err)) == 0, "%s",
-                      err);
-        free(f->admin_creds->token);
-        f->admin_creds->token = strdup(ADMIN_TOKEN);
-    } else {
-        f->creds = plain_creds(f->port, TOKEN);
-        f->admin_creds = plain_creds(f->port, ADMIN_TOKEN);
-    }
-    ck_assert_int_eq(gl_kube_client_new(f->loop, f->creds, &f->client), 0);
-    ck_assert_int_eq(gl_kube_client_new(f->loop, f->admin_creds, &f->admin), 0);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void fake_stop(fake *f) {
-    gl_kube_client_free(f->client);
-    gl_kube_client_free(f->admin);
-    gl_kube_creds_free(f->creds);
-    gl_kube_creds_free(f->admin_creds);
-    if (f->loop)
-        ev_loop_destroy(f->loop);
-    if (f->pid > 0) {
-        kill(f->pid, SIGTERM);
-        int st;
-        double deadline = now_sec() + 10;
-        while (waitpid(f->pid, &st, WNOHANG) == 0) {
-            if (now_sec() > deadline) {
-                kill(f->pid, SIGKILL);
-                waitpid(f->pid, &st, 0);
-                break;
-            }
-            usleep(20000);
-        }
-    }
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    memset(f, 0, sizeof(*f));
-}
-
-/* ---------------------------------------------------------------- loop helpers */
-
-static void tick_noop(struct ev_loop *loop, ev_timer *w, int revents) {
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
-/* Runs the loop until *flag is true or seconds pass; returns *flag. */
-static bool run_until(struct ev_loop *loop, const bool *flag, double seconds) {
-    ev_timer tick;
-    ev_timer_init(&tick, tick_noop, 0.02, 0.02);
-    ev_timer_start(loop, &tick);
-    double deadline = now_sec() + seconds;
-    while (!*flag && now_sec() < deadline)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &tick);
-    return *flag;
-}
-
-typedef struct {
-    bool done;
-    long status;
-    int err;
-    char *body;
-    char errmsg[256];
-} answer;
-
-static void on_answer(long status, const char *body, size_t len, int err, const char *errmsg,
-                      void *userdata) {
-    answer *a = userdata;
-    a->done = true;
-    a->status = status;
-    a->err = err;
-    a->body = strndup(body, len);
-    snprintf(a->errmsg, sizeof(a->errmsg), "%s", errmsg);
-}
-
-static void answer_clear(answer *a) {
-    free(a->body);
-    memset(a, 0, sizeof(*a));
-}
-
-/* One request, run to its end (bounded). */
-static void call(fake *f, gl_kube_client *c, const char *method, const char *path, const char *body,
-                 answer *a) {
-    memset(a, 0, sizeof(*a));
-    ck_assert_int_eq(gl_kube_request(c, method, path, body ? "application/json" : NULL, body,
-                                     body ? strlen(body) : 0, 20000, on_answer, a, NULL),
-                     0);
-    ck_assert_msg(run_until(f->loop, &a->done, 25), "%s %s: no answer", method, path);
-}
-
-static void admin(fake *f, const char *method, const char *path, const char *body) {
-    answer a;
-    call(f, f->admin, method, path, body, &a);
-    ck_assert_msg(a.err == 0 && a.status == 200, "admin %s %s: %ld %d %s %s", method, path,
-                  a.status, a.err, a.errmsg, a.body ? a.body : "");
-    answer_clear(&a);
 }
 
 /* ---------------------------------------------------------------- plain requests */
@@ -301,54 +65,55 @@ static bool reload_calls_ok(gl_kube_client *c, void *userdata) {
 }
 
 START_TEST(test_get_post_404_401) {
-    if (python_missing("test_get_post_404_401"))
+    if (gl_fakeapi_missing("test_get_post_404_401"))
         return;
     fake f;
     fake_start(&f, false);
     answer a;
-    call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
+    gl_fakeapi_call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
     ck_assert_int_eq(a.err, 0);
     ck_assert_int_eq(a.status, 200);
     ck_assert_ptr_nonnull(strstr(a.body, "uid-web-1"));
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
 
     char *pod = pod_json("made", "uid-made", "node-a", "1");
-    call(&f, f.client, "POST", "/api/v1/namespaces/default/pods", pod, &a);
+    gl_fakeapi_call(&f, f.client, "POST", "/api/v1/namespaces/default/pods", pod, &a);
     free(pod);
     ck_assert_int_eq(a.status, 201);
     ck_assert_ptr_nonnull(strstr(a.body, "uid-made"));
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
 
-    call(&f, f.client, "POST", "/api/v1/namespaces/default/pods/made/eviction",
-         "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{\"name\":\"made\","
-         "\"namespace\":\"default\"},\"deleteOptions\":{\"preconditions\":{\"uid\":"
-         "\"uid-made\"}}}",
-         &a);
+    gl_fakeapi_call(
+        &f, f.client, "POST", "/api/v1/namespaces/default/pods/made/eviction",
+        "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{\"name\":\"made\","
+        "\"namespace\":\"default\"},\"deleteOptions\":{\"preconditions\":{\"uid\":"
+        "\"uid-made\"}}}",
+        &a);
     ck_assert_int_eq(a.status, 201);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
 
-    call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/made", NULL, &a);
+    gl_fakeapi_call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/made", NULL, &a);
     ck_assert_int_eq(a.err, 0);
     ck_assert_int_eq(a.status, 404);
     ck_assert_ptr_nonnull(strstr(a.body, "NotFound"));
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
 
-    call(&f, f.client, "PATCH", "/api/v1/nodes/node-a", NULL, &a);
+    gl_fakeapi_call(&f, f.client, "PATCH", "/api/v1/nodes/node-a", NULL, &a);
     ck_assert_int_eq(a.status, 415);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
 
     /* A stale token: 401 without the hook, then answered after one reload with it. */
     free(f.creds->token);
     f.creds->token = strdup("stale");
-    call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
+    gl_fakeapi_call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
     ck_assert_int_eq(a.status, 401);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     gl_kube_client_set_unauthorized_cb(f.client, reload_calls_ok, f.creds);
-    call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
+    gl_fakeapi_call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
     ck_assert_int_eq(a.status, 200);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     ck_assert_uint_eq(gl_kube_client_active(f.client), 0);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
@@ -369,12 +134,12 @@ static bool reload_token_file(gl_kube_client *c, void *userdata) {
 }
 
 START_TEST(test_token_rotation) {
-    if (python_missing("test_token_rotation"))
+    if (gl_fakeapi_missing("test_token_rotation"))
         return;
     fake f;
     fake_start(&f, false);
     /* A kubeconfig whose user reads the fake's token file, which rotate-token rewrites. */
-    char kc[128], *text = NULL, err[GL_KUBE_ERR_SIZE] = "";
+    char kc[512], *text = NULL, err[GL_KUBE_ERR_SIZE] = "";
     snprintf(kc, sizeof(kc), "%s/tokenfile.kubeconfig", f.dir);
     ck_assert_int_ge(asprintf(&text,
                               "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n"
@@ -383,7 +148,7 @@ START_TEST(test_token_rotation) {
                               "    cluster: f\n    user: u\ncurrent-context: c\n",
                               f.port, f.dir),
                      0);
-    write_file(kc, text);
+    gl_fakeapi_write_file(kc, text);
     free(text);
     gl_kube_creds *cr = NULL;
     ck_assert_msg(gl_kubeconfig_load(kc, NULL, &cr, err, sizeof(err)) == 0, "%s", err);
@@ -393,32 +158,32 @@ START_TEST(test_token_rotation) {
     reloader rl = {.creds = cr};
     gl_kube_client_set_unauthorized_cb(c, reload_token_file, &rl);
     answer a;
-    call(&f, c, "GET", "/api/v1/nodes/node-a", NULL, &a);
+    gl_fakeapi_call(&f, c, "GET", "/api/v1/nodes/node-a", NULL, &a);
     ck_assert_int_eq(a.status, 200);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     ck_assert_int_eq(rl.calls, 0);
 
-    admin(&f, "POST", "/_fake/rotate-token", "{\"token\":\"rotated-token-2\"}");
-    call(&f, c, "GET", "/api/v1/nodes/node-a", NULL, &a);
+    gl_fakeapi_admin(&f, "POST", "/_fake/rotate-token", "{\"token\":\"rotated-token-2\"}");
+    gl_fakeapi_call(&f, c, "GET", "/api/v1/nodes/node-a", NULL, &a);
     ck_assert_int_eq(a.status, 200);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     ck_assert_int_eq(rl.calls, 1);
     ck_assert_int_eq(rl.last, 1);
     ck_assert_str_eq(cr->token, "rotated-token-2");
 
     /* The same token once more: the reload finds nothing new, so the 401 is delivered, once. */
-    admin(&f, "POST", "/_fake/rotate-token", "{\"token\":\"rotated-token-3\"}");
-    char tokpath[128];
+    gl_fakeapi_admin(&f, "POST", "/_fake/rotate-token", "{\"token\":\"rotated-token-3\"}");
+    char tokpath[512];
     snprintf(tokpath, sizeof(tokpath), "%s/token", f.dir);
-    write_file(tokpath, "rotated-token-2\n");
-    call(&f, c, "GET", "/api/v1/nodes/node-a", NULL, &a);
+    gl_fakeapi_write_file(tokpath, "rotated-token-2\n");
+    gl_fakeapi_call(&f, c, "GET", "/api/v1/nodes/node-a", NULL, &a);
     ck_assert_int_eq(a.status, 401);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     ck_assert_int_eq(rl.calls, 2);
     ck_assert_int_eq(rl.last, 0);
     gl_kube_client_free(c);
     gl_kube_creds_free(cr);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
@@ -433,74 +198,77 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
 }
 
 START_TEST(test_slow_answer_does_not_block) {
-    if (python_missing("test_slow_answer_does_not_block"))
+    if (gl_fakeapi_missing("test_slow_answer_does_not_block"))
         return;
     fake f;
     fake_start(&f, false);
-    admin(&f, "POST", "/_fake/faults",
-          "{\"delay\":{\"seconds\":2,\"path\":\"/api/v1/namespaces/default/pods/web-2\"}}");
+    gl_fakeapi_admin(
+        &f, "POST", "/_fake/faults",
+        "{\"delay\":{\"seconds\":2,\"path\":\"/api/v1/namespaces/default/pods/web-2\"}}");
     ticker t = {0};
     ev_timer tick;
     ev_timer_init(&tick, on_tick, 0.1, 0.1);
     tick.data = &t;
     ev_timer_start(f.loop, &tick);
     answer a = {0};
-    double t0 = now_sec();
+    double t0 = gl_fakeapi_now();
     ck_assert_int_eq(gl_kube_request(f.client, "GET", "/api/v1/namespaces/default/pods/web-2", NULL,
-                                     NULL, 0, 10000, on_answer, &a, NULL),
+                                     NULL, 0, 10000, gl_fakeapi_on_answer, &a, NULL),
                      0);
     /* Nothing is answered from inside gl_kube_request(). */
     ck_assert(!a.done);
-    while (!a.done && now_sec() - t0 < 10)
+    while (!a.done && gl_fakeapi_now() - t0 < 10)
         ev_run(f.loop, EVRUN_ONCE);
-    double took = now_sec() - t0;
+    double took = gl_fakeapi_now() - t0;
     ev_timer_stop(f.loop, &tick);
     ck_assert(a.done);
     ck_assert_int_eq(a.status, 200);
     ck_assert_msg(took >= 1.9, "answered after %.2f s despite the 2 s delay", took);
     /* 2 s at 100 ms is 20 ticks; allow for scheduling noise (valgrind) but not for a block. */
     ck_assert_msg(t.ticks >= 14, "only %d ticks in %.2f s: the loop was blocked", t.ticks, took);
-    answer_clear(&a);
-    fake_stop(&f);
+    gl_fakeapi_answer_clear(&a);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
 START_TEST(test_timeout_and_refused) {
-    if (python_missing("test_timeout_and_refused"))
+    if (gl_fakeapi_missing("test_timeout_and_refused"))
         return;
     fake f;
     fake_start(&f, false);
-    admin(&f, "POST", "/_fake/faults", "{\"delay\":{\"seconds\":3,\"path\":\"/api/v1/nodes\"}}");
+    gl_fakeapi_admin(&f, "POST", "/_fake/faults",
+                     "{\"delay\":{\"seconds\":3,\"path\":\"/api/v1/nodes\"}}");
     answer a = {0};
     /* 300 ms: curl's sub-second timer must not be truncated to 0 or to 1 s. */
-    double t0 = now_sec();
-    ck_assert_int_eq(
-        gl_kube_request(f.client, "GET", "/api/v1/nodes", NULL, NULL, 0, 300, on_answer, &a, NULL),
-        0);
-    ck_assert(run_until(f.loop, &a.done, 5));
+    double t0 = gl_fakeapi_now();
+    ck_assert_int_eq(gl_kube_request(f.client, "GET", "/api/v1/nodes", NULL, NULL, 0, 300,
+                                     gl_fakeapi_on_answer, &a, NULL),
+                     0);
+    ck_assert(gl_fakeapi_run_until(f.loop, &a.done, 5));
     ck_assert_int_eq(a.err, -ETIMEDOUT);
     ck_assert_int_eq(a.status, 0);
-    ck_assert_msg(now_sec() - t0 < 1.5, "timeout took %.2f s", now_sec() - t0);
-    answer_clear(&a);
+    ck_assert_msg(gl_fakeapi_now() - t0 < 1.5, "timeout took %.2f s", gl_fakeapi_now() - t0);
+    gl_fakeapi_answer_clear(&a);
 
     /* A cancelled request never calls back. */
     gl_kube_req *r = NULL;
-    ck_assert_int_eq(
-        gl_kube_request(f.client, "GET", "/api/v1/nodes", NULL, NULL, 0, 0, on_answer, &a, &r), 0);
+    ck_assert_int_eq(gl_kube_request(f.client, "GET", "/api/v1/nodes", NULL, NULL, 0, 0,
+                                     gl_fakeapi_on_answer, &a, &r),
+                     0);
     bool never = false;
-    run_until(f.loop, &never, 0.3);
+    gl_fakeapi_run_until(f.loop, &never, 0.3);
     gl_kube_cancel(r);
-    run_until(f.loop, &never, 0.2);
+    gl_fakeapi_run_until(f.loop, &never, 0.2);
     ck_assert(!a.done);
     ck_assert_uint_eq(gl_kube_client_active(f.client), 0);
 
-    admin(&f, "POST", "/_fake/down", "{\"seconds\":30}");
+    gl_fakeapi_admin(&f, "POST", "/_fake/down", "{\"seconds\":30}");
     usleep(300000);
-    call(&f, f.client, "GET", "/api/v1/nodes/node-a", NULL, &a);
+    gl_fakeapi_call(&f, f.client, "GET", "/api/v1/nodes/node-a", NULL, &a);
     ck_assert_msg(a.err == -ECONNREFUSED, "err %d (%s)", a.err, a.errmsg);
     ck_assert(a.errmsg[0] != '\0');
-    answer_clear(&a);
-    fake_stop(&f);
+    gl_fakeapi_answer_clear(&a);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
@@ -536,17 +304,22 @@ static void on_change(gl_kube_podwatch *w, gl_kube_pod_change change, const gl_k
 /* Runs the loop until pred holds (bounded). */
 typedef bool (*pred_fn)(gl_kube_podwatch *w, const changes *c, const void *arg);
 
+typedef struct {
+    gl_kube_podwatch *w;
+    const changes *c;
+    pred_fn pred;
+    const void *arg;
+} wait_ctx;
+
+static bool wait_ctx_holds(const void *ctx) {
+    const wait_ctx *x = ctx;
+    return x->pred(x->w, x->c, x->arg);
+}
+
 static bool wait_for(fake *f, gl_kube_podwatch *w, const changes *c, pred_fn pred, const void *arg,
                      double seconds) {
-    ev_timer tick;
-    ev_timer_init(&tick, tick_noop, 0.02, 0.02);
-    ev_timer_start(f->loop, &tick);
-    double deadline = now_sec() + seconds;
-    bool ok;
-    while (!(ok = pred(w, c, arg)) && now_sec() < deadline)
-        ev_run(f->loop, EVRUN_ONCE);
-    ev_timer_stop(f->loop, &tick);
-    return ok;
+    wait_ctx x = {w, c, pred, arg};
+    return gl_fakeapi_run(f->loop, wait_ctx_holds, &x, seconds);
 }
 
 static void break_loop(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -600,12 +373,12 @@ static gl_kube_podwatch *watch_start(fake *f, changes *c) {
 
 static void add_pod(fake *f, const char *name, const char *uid, const char *label) {
     char *p = pod_json(name, uid, "node-a", label);
-    admin(f, "POST", "/_fake/objects", p);
+    gl_fakeapi_admin(f, "POST", "/_fake/objects", p);
     free(p);
 }
 
 START_TEST(test_watch_added_modified_deleted) {
-    if (python_missing("test_watch_added_modified_deleted"))
+    if (gl_fakeapi_missing("test_watch_added_modified_deleted"))
         return;
     fake f;
     changes c;
@@ -619,13 +392,13 @@ START_TEST(test_watch_added_modified_deleted) {
     add_pod(&f, "new", "uid-new", "2");
     ck_assert(wait_for(&f, w, &c, label_is, rv, 10));
     ck_assert_int_ge(c.updated, 1);
-    admin(&f, "DELETE", "/_fake/objects/pods/default/new", NULL);
+    gl_fakeapi_admin(&f, "DELETE", "/_fake/objects/pods/default/new", NULL);
     ck_assert(wait_for(&f, w, &c, lacks_pod, "uid-new", 10));
     ck_assert_int_eq(c.deleted, 1);
     ck_assert_str_eq(c.last, "new");
     /* A pod on another node never shows up. */
     char *other = pod_json("far", "uid-far", "node-b", "1");
-    admin(&f, "POST", "/_fake/objects", other);
+    gl_fakeapi_admin(&f, "POST", "/_fake/objects", other);
     free(other);
     add_pod(&f, "late", "uid-late", "1");
     ck_assert(wait_for(&f, w, &c, has_pod, "uid-late", 10));
@@ -647,18 +420,18 @@ START_TEST(test_watch_added_modified_deleted) {
     ck_assert_uint_eq(st.malformed, 0);
     ck_assert_uint_eq(st.lists, 1);
     gl_kube_podwatch_free(w);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
 START_TEST(test_malformed_list_retried) {
-    if (python_missing("test_malformed_list_retried"))
+    if (gl_fakeapi_missing("test_malformed_list_retried"))
         return;
     fake f;
     changes c;
     fake_start(&f, false);
     /* The first list answer is cut in half: counted, retried after a short backoff. */
-    admin(&f, "POST", "/_fake/faults", "{\"malformed_list\":1}");
+    gl_fakeapi_admin(&f, "POST", "/_fake/faults", "{\"malformed_list\":1}");
     gl_kube_podwatch *w = watch_start(&f, &c);
     gl_kube_podwatch_stats st;
     gl_kube_podwatch_get_stats(w, &st);
@@ -668,18 +441,18 @@ START_TEST(test_malformed_list_retried) {
     ck_assert(st.synced);
     ck_assert_int_eq(c.synced, 1);
     gl_kube_podwatch_free(w);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
 START_TEST(test_watch_cut_reconnects) {
-    if (python_missing("test_watch_cut_reconnects"))
+    if (gl_fakeapi_missing("test_watch_cut_reconnects"))
         return;
     fake f;
     changes c;
     fake_start(&f, false);
     gl_kube_podwatch *w = watch_start(&f, &c);
-    admin(&f, "POST", "/_fake/faults", "{\"cut_watches\":0}");
+    gl_fakeapi_admin(&f, "POST", "/_fake/faults", "{\"cut_watches\":0}");
     int two = 2;
     ck_assert_msg(wait_for(&f, w, &c, watches_n, &two, 10), "no second watch");
     add_pod(&f, "after-cut", "uid-after-cut", "1");
@@ -691,19 +464,19 @@ START_TEST(test_watch_cut_reconnects) {
     ck_assert_uint_eq(st.lists, 1);
 
     /* A truncated event is skipped and counted; the next one still arrives. */
-    admin(&f, "POST", "/_fake/faults", "{\"malformed_watch\":1}");
+    gl_fakeapi_admin(&f, "POST", "/_fake/faults", "{\"malformed_watch\":1}");
     add_pod(&f, "garbled", "uid-garbled", "1");
     add_pod(&f, "fine", "uid-fine", "1");
     ck_assert(wait_for(&f, w, &c, has_pod, "uid-fine", 10));
     gl_kube_podwatch_get_stats(w, &st);
     ck_assert_uint_eq(st.malformed, 1);
     gl_kube_podwatch_free(w);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
 START_TEST(test_watch_410_relists) {
-    if (python_missing("test_watch_410_relists"))
+    if (gl_fakeapi_missing("test_watch_410_relists"))
         return;
     fake f;
     changes c;
@@ -711,8 +484,8 @@ START_TEST(test_watch_410_relists) {
     gl_kube_podwatch *w = watch_start(&f, &c);
     /* A change made while no watch is open, then a cut: the next watch gets 410 and the re-list
      * brings the change in. */
-    admin(&f, "POST", "/_fake/faults", "{\"expire_next_watch\":1}");
-    admin(&f, "POST", "/_fake/faults", "{\"cut_watches\":0}");
+    gl_fakeapi_admin(&f, "POST", "/_fake/faults", "{\"expire_next_watch\":1}");
+    gl_fakeapi_admin(&f, "POST", "/_fake/faults", "{\"cut_watches\":0}");
     int two = 2;
     ck_assert_msg(wait_for(&f, w, &c, synced_n, &two, 15), "no re-list");
     gl_kube_podwatch_stats st;
@@ -726,8 +499,8 @@ START_TEST(test_watch_410_relists) {
     /* A pod deleted while the watch is broken: the stream is cut before it can carry the
      * DELETED, the next watch gets 410, and the re-list, replacing the cache wholesale, reports
      * the pod gone. (Whichever way the race goes, the cache must end up right.) */
-    admin(&f, "POST", "/_fake/faults", "{\"expire_next_watch\":1,\"cut_watches\":0}");
-    admin(&f, "DELETE", "/_fake/objects/pods/default/web-2", NULL);
+    gl_fakeapi_admin(&f, "POST", "/_fake/faults", "{\"expire_next_watch\":1,\"cut_watches\":0}");
+    gl_fakeapi_admin(&f, "DELETE", "/_fake/objects/pods/default/web-2", NULL);
     ck_assert(wait_for(&f, w, &c, lacks_pod, "uid-web-2", 15));
     int three = 3;
     ck_assert_msg(wait_for(&f, w, &c, synced_n, &three, 15), "no second re-list");
@@ -736,42 +509,42 @@ START_TEST(test_watch_410_relists) {
     add_pod(&f, "post", "uid-post", "1");
     ck_assert(wait_for(&f, w, &c, has_pod, "uid-post", 10));
     gl_kube_podwatch_free(w);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
 START_TEST(test_server_down_then_up) {
-    if (python_missing("test_server_down_then_up"))
+    if (gl_fakeapi_missing("test_server_down_then_up"))
         return;
     fake f;
     changes c;
     fake_start(&f, false);
     gl_kube_podwatch *w = watch_start(&f, &c);
-    admin(&f, "POST", "/_fake/down", "{\"seconds\":2}");
+    gl_fakeapi_admin(&f, "POST", "/_fake/down", "{\"seconds\":2}");
     /* While it is down, connections are refused and the watch backs off. */
     bool never = false;
-    run_until(f.loop, &never, 1.0);
+    gl_fakeapi_run_until(f.loop, &never, 1.0);
     gl_kube_podwatch_stats st;
     gl_kube_podwatch_get_stats(w, &st);
     ck_assert_uint_ge(st.reconnects, 1);
     /* Once it is back, the admin call goes through and the watch sees the new pod. */
-    double deadline = now_sec() + 15;
+    double deadline = gl_fakeapi_now() + 15;
     for (;;) {
         answer a;
         char *p = pod_json("back", "uid-back", "node-a", "1");
-        call(&f, f.admin, "POST", "/_fake/objects", p, &a);
+        gl_fakeapi_call(&f, f.admin, "POST", "/_fake/objects", p, &a);
         free(p);
         bool ok = a.err == 0 && a.status == 200;
-        answer_clear(&a);
+        gl_fakeapi_answer_clear(&a);
         if (ok)
             break;
-        ck_assert_msg(now_sec() < deadline, "fake server never came back");
-        run_until(f.loop, &never, 0.2);
+        ck_assert_msg(gl_fakeapi_now() < deadline, "fake server never came back");
+        gl_fakeapi_run_until(f.loop, &never, 0.2);
     }
     /* Backoff is capped and jittered; by now it is at most a few seconds. */
     ck_assert(wait_for(&f, w, &c, has_pod, "uid-back", 20));
     gl_kube_podwatch_free(w);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
@@ -793,11 +566,11 @@ static int on_line_stop_after_3(const char *line, size_t len, void *userdata) {
 
 static void on_stream_done(long status, const char *body, size_t len, int err, const char *errmsg,
                            void *userdata) {
-    on_answer(status, body, len, err, errmsg, &((stream_state *)userdata)->end);
+    gl_fakeapi_on_answer(status, body, len, err, errmsg, &((stream_state *)userdata)->end);
 }
 
 START_TEST(test_raw_stream) {
-    if (python_missing("test_raw_stream"))
+    if (gl_fakeapi_missing("test_raw_stream"))
         return;
     fake f;
     fake_start(&f, false);
@@ -811,17 +584,17 @@ START_TEST(test_raw_stream) {
                                     on_line_stop_after_3, on_stream_done, &bad, NULL),
                      0);
     /* A non-2xx answer to a stream is given whole to on_done, never as lines. */
-    ck_assert(run_until(f.loop, &bad.end.done, 10));
+    ck_assert(gl_fakeapi_run_until(f.loop, &bad.end.done, 10));
     ck_assert_int_eq(bad.end.status, 400);
     ck_assert_ptr_nonnull(strstr(bad.end.body, "invalid resource version"));
     ck_assert_int_eq(bad.lines, 0);
-    answer_clear(&bad.end);
-    ck_assert(run_until(f.loop, &s.end.done, 10));
+    gl_fakeapi_answer_clear(&bad.end);
+    ck_assert(gl_fakeapi_run_until(f.loop, &s.end.done, 10));
     ck_assert_int_eq(s.end.err, -ECANCELED);
     ck_assert_int_eq(s.lines, 3);
     ck_assert(s.saw_added);
-    answer_clear(&s.end);
-    fake_stop(&f);
+    gl_fakeapi_answer_clear(&s.end);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
@@ -833,7 +606,7 @@ static int on_line_count(const char *line, size_t len, void *userdata) {
 }
 
 START_TEST(test_line_cap) {
-    if (python_missing("test_line_cap"))
+    if (gl_fakeapi_missing("test_line_cap"))
         return;
     fake f;
     fake_start(&f, false);
@@ -853,30 +626,30 @@ START_TEST(test_line_cap) {
                               pad),
                      0);
     free(pad);
-    admin(&f, "POST", "/_fake/objects", pod);
+    gl_fakeapi_admin(&f, "POST", "/_fake/objects", pod);
     free(pod);
     answer a;
-    call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/huge", NULL, &a);
+    gl_fakeapi_call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/huge", NULL, &a);
     ck_assert_int_eq(a.status, 200);
     ck_assert_uint_gt(strlen(a.body), GL_KUBE_LINE_MAX_BYTES);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     stream_state s = {0};
     ck_assert_int_eq(gl_kube_stream(f.client, "/api/v1/pods?watch=1&timeoutSeconds=20", 20000,
                                     on_line_count, on_stream_done, &s, NULL),
                      0);
-    ck_assert(run_until(f.loop, &s.end.done, 20));
+    ck_assert(gl_fakeapi_run_until(f.loop, &s.end.done, 20));
     ck_assert_int_eq(s.end.err, -EMSGSIZE);
-    answer_clear(&s.end);
-    fake_stop(&f);
+    gl_fakeapi_answer_clear(&s.end);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
 /* ---------------------------------------------------------------- TLS */
 
 START_TEST(test_tls) {
-    if (python_missing("test_tls"))
+    if (gl_fakeapi_missing("test_tls"))
         return;
-    if (!on_path("openssl")) {
+    if (!gl_fakeapi_on_path("openssl")) {
         printf("SKIP test_tls: openssl not found (the fake API server makes its CA with it)\n");
         return;
     }
@@ -884,21 +657,21 @@ START_TEST(test_tls) {
     fake_start(&f, true);
     answer a;
     /* Token over TLS, CA from the kubeconfig's certificate-authority-data. */
-    call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
+    gl_fakeapi_call(&f, f.client, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
     ck_assert_msg(a.err == 0 && a.status == 200, "%ld %d %s", a.status, a.err, a.errmsg);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
 
     /* Client certificate (context fake-cert), no token. */
-    char kc[128], err[GL_KUBE_ERR_SIZE] = "";
+    char kc[512], err[GL_KUBE_ERR_SIZE] = "";
     snprintf(kc, sizeof(kc), "%s/kubeconfig", f.dir);
     gl_kube_creds *cert = NULL;
     ck_assert_msg(gl_kubeconfig_load(kc, "fake-cert", &cert, err, sizeof(err)) == 0, "%s", err);
     ck_assert_ptr_null(cert->token);
     gl_kube_client *cc = NULL;
     ck_assert_int_eq(gl_kube_client_new(f.loop, cert, &cc), 0);
-    call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
+    gl_fakeapi_call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
     ck_assert_msg(a.err == 0 && a.status == 200, "%ld %d %s", a.status, a.err, a.errmsg);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     gl_kube_client_free(cc);
 
     /* tls-server-name: connect to 127.0.0.1, verify the certificate as "localhost" (in its SANs)
@@ -906,17 +679,17 @@ START_TEST(test_tls) {
     free(cert->tls_server_name);
     cert->tls_server_name = strdup("localhost");
     ck_assert_int_eq(gl_kube_client_new(f.loop, cert, &cc), 0);
-    call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
+    gl_fakeapi_call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
     ck_assert_msg(a.err == 0 && a.status == 200, "%ld %d %s", a.status, a.err, a.errmsg);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     gl_kube_client_free(cc);
     free(cert->tls_server_name);
     cert->tls_server_name = strdup("wrong.example");
     ck_assert_int_eq(gl_kube_client_new(f.loop, cert, &cc), 0);
-    call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
+    gl_fakeapi_call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
     ck_assert_msg(a.err == -EKEYREJECTED || a.err == -EPROTO, "%ld %d %s", a.status, a.err,
                   a.errmsg);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     gl_kube_client_free(cc);
 
     /* Without the CA, the test CA is not trusted. */
@@ -926,20 +699,20 @@ START_TEST(test_tls) {
     cert->ca_pem = NULL;
     cert->ca_pem_len = 0;
     ck_assert_int_eq(gl_kube_client_new(f.loop, cert, &cc), 0);
-    call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
+    gl_fakeapi_call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
     ck_assert_msg(a.err == -EKEYREJECTED || a.err == -EPROTO, "%ld %d %s", a.status, a.err,
                   a.errmsg);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     gl_kube_client_free(cc);
     /* ... unless verification is off. */
     cert->insecure_skip_tls_verify = true;
     ck_assert_int_eq(gl_kube_client_new(f.loop, cert, &cc), 0);
-    call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
+    gl_fakeapi_call(&f, cc, "GET", "/api/v1/namespaces/default/pods/web-1", NULL, &a);
     ck_assert_msg(a.err == 0 && a.status == 200, "%ld %d %s", a.status, a.err, a.errmsg);
-    answer_clear(&a);
+    gl_fakeapi_answer_clear(&a);
     gl_kube_client_free(cc);
     gl_kube_creds_free(cert);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 

@@ -4,18 +4,11 @@
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "fakeapi_proc.h"
 #include "testutil.h"
 
 #define TOKEN "test-token-1"
@@ -164,19 +157,10 @@ START_TEST(test_cache_lru) {
 }
 END_TEST
 
-static gl_kube_creds *plain_creds(int port, const char *token) {
-    gl_kube_creds *c = calloc(1, sizeof(*c));
-    ck_assert_ptr_nonnull(c);
-    ck_assert_int_ge(asprintf(&c->server, "http://127.0.0.1:%d", port), 0);
-    c->source = strdup("test");
-    c->token = strdup(token);
-    return c;
-}
-
 START_TEST(test_emit_invalid) {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     ck_assert_ptr_nonnull(loop);
-    gl_kube_creds *cr = plain_creds(1, TOKEN);
+    gl_kube_creds *cr = gl_fakeapi_plain_creds(1, TOKEN);
     gl_kube_client *client = NULL;
     ck_assert_int_eq(gl_kube_client_new(loop, cr, &client), 0);
     gl_events *ev = NULL;
@@ -208,182 +192,41 @@ END_TEST
 /* ---------------------------------------------------------------- the fake server */
 
 typedef struct {
-    pid_t pid;
-    char dir[64];
-    int port;
-    gl_kube_creds *creds;
-    struct ev_loop *loop;
-    gl_kube_client *client;
+    gl_fakeapi api;
     gl_events *ev;
 } fake;
 
-static double now_sec(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool on_path(const char *prog) {
-    const char *path = getenv("PATH");
-    if (!path)
-        return false;
-    char *copy = strdup(path), *save = NULL;
-    bool found = false;
-    for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-        char full[4096];
-        snprintf(full, sizeof(full), "%s/%s", d, prog);
-        found = access(full, X_OK) == 0;
-    }
-    free(copy);
-    return found;
-}
-
-static bool python_missing(const char *test) {
-    if (on_path("python3"))
-        return false;
-    printf("SKIP %s: python3 not found on PATH (the fake API server needs it)\n", test);
-    return true;
-}
-
-static void fakeapi_path(char *buf, size_t size) {
-    const char *slash = strrchr(__FILE__, '/');
-    int dir_len = slash ? (int)(slash - __FILE__) : 1;
-    ck_assert_int_lt(
-        snprintf(buf, size, "%.*s/../fakeapi/fakeapi.py", dir_len, slash ? __FILE__ : "."),
-        (int)size);
-}
-
+/* Starts the fake over plain HTTP (no admin token) and a recorder for NODE on its client. */
 static void fake_start(fake *f) {
-    memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/guardlet-events-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(f->dir));
-    char portfile[128], script[4096], log[128];
-    snprintf(portfile, sizeof(portfile), "%s/port", f->dir);
-    snprintf(log, sizeof(log), "%s/fakeapi.log", f->dir);
-    fakeapi_path(script, sizeof(script));
-    pid_t parent = getpid();
-    f->pid = fork();
-    ck_assert_int_ge(f->pid, 0);
-    if (f->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        const char *argv[] = {"python3", script,          "--state-dir", f->dir, "--port-file",
-                              portfile,  "--plain",       "--node",      NODE,   "--token",
-                              TOKEN,     "--max-seconds", "120",         NULL};
-        execvp("python3", (char **)argv);
-        _exit(127);
-    }
-    double deadline = now_sec() + 30;
-    while (now_sec() < deadline) {
-        FILE *pf = fopen(portfile, "r");
-        if (pf) {
-            int got = fscanf(pf, "%d", &f->port);
-            fclose(pf);
-            if (got == 1 && f->port > 0)
-                break;
-        }
-        int st;
-        ck_assert_msg(waitpid(f->pid, &st, WNOHANG) == 0, "fakeapi exited early; see %s", log);
-        usleep(20000);
-    }
-    ck_assert_msg(f->port > 0, "fakeapi did not start within 30 s; see %s", log);
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    ck_assert_ptr_nonnull(f->loop);
-    f->creds = plain_creds(f->port, TOKEN);
-    ck_assert_int_eq(gl_kube_client_new(f->loop, f->creds, &f->client), 0);
-    ck_assert_int_eq(gl_events_new(f->client, NODE, &f->ev), 0);
+    f->ev = NULL;
+    gl_fakeapi_opts o = {.name = "events", .token = TOKEN};
+    gl_fakeapi_start(&f->api, &o);
+    ck_assert_int_eq(gl_events_new(f->api.client, NODE, &f->ev), 0);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
+/* Frees the recorder, then stops the fake (ended by its PID and reaped). */
 static void fake_stop(fake *f) {
     gl_events_free(f->ev);
-    gl_kube_client_free(f->client);
-    gl_kube_creds_free(f->creds);
-    if (f->loop)
-        ev_loop_destroy(f->loop);
-    if (f->pid > 0) {
-        kill(f->pid, SIGTERM);
-        int st;
-        double deadline = now_sec() + 10;
-        while (waitpid(f->pid, &st, WNOHANG) == 0) {
-            if (now_sec() > deadline) {
-                kill(f->pid, SIGKILL);
-                waitpid(f->pid, &st, 0);
-                break;
-            }
-            usleep(20000);
-        }
-    }
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    memset(f, 0, sizeof(*f));
+    f->ev = NULL;
+    gl_fakeapi_stop(&f->api);
 }
 
-static void tick_noop(struct ev_loop *loop, ev_timer *w, int revents) {
-    (void)loop;
-    (void)w;
-    (void)revents;
+static bool nothing_in_flight(const void *ev) {
+    return gl_events_in_flight(ev) == 0;
 }
 
 /* Runs the loop until the recorder has nothing in flight (bounded). */
 static void settle(fake *f) {
-    ev_timer tick;
-    ev_timer_init(&tick, tick_noop, 0.02, 0.02);
-    ev_timer_start(f->loop, &tick);
-    double deadline = now_sec() + 25;
-    while (gl_events_in_flight(f->ev) > 0 && now_sec() < deadline)
-        ev_run(f->loop, EVRUN_ONCE);
-    ev_timer_stop(f->loop, &tick);
+    gl_fakeapi_run(f->api.loop, nothing_in_flight, f->ev, 25);
     ck_assert_uint_eq(gl_events_in_flight(f->ev), 0);
-}
-
-typedef struct {
-    bool done;
-    long status;
-    char *body;
-} answer;
-
-static void on_answer(long status, const char *body, size_t len, int err, const char *errmsg,
-                      void *userdata) {
-    answer *a = userdata;
-    (void)err;
-    (void)errmsg;
-    a->done = true;
-    a->status = status;
-    a->body = strndup(body, len);
-}
-
-/* Runs the loop until a is answered (bounded). */
-static void wait_answer(fake *f, answer *a) {
-    ev_timer tick;
-    ev_timer_init(&tick, tick_noop, 0.02, 0.02);
-    ev_timer_start(f->loop, &tick);
-    double deadline = now_sec() + 25;
-    while (!a->done && now_sec() < deadline)
-        ev_run(f->loop, EVRUN_ONCE);
-    ev_timer_stop(f->loop, &tick);
-    ck_assert_msg(a->done, "no answer within 25 s");
 }
 
 /* The events stored in ns (a JSON array, owned). */
 static json_t *list_events(fake *f, const char *ns) {
     char path[256];
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", ns);
-    answer a = {0};
-    ck_assert_int_eq(
-        gl_kube_request(f->client, "GET", path, NULL, NULL, 0, 20000, on_answer, &a, NULL), 0);
-    wait_answer(f, &a);
+    gl_fakeapi_answer a;
+    gl_fakeapi_call(&f->api, f->api.client, "GET", path, NULL, &a);
     ck_assert_msg(a.done && a.status == 200, "list %s: %ld", ns, a.status);
     json_t *doc = json_loads(a.body, 0, NULL);
     free(a.body);
@@ -406,7 +249,7 @@ static json_int_t count_of(json_t *e) {
 }
 
 START_TEST(test_post_listed) {
-    if (python_missing("test_post_listed"))
+    if (gl_fakeapi_missing("test_post_listed"))
         return;
     fake f;
     fake_start(&f);
@@ -443,7 +286,7 @@ START_TEST(test_post_listed) {
 END_TEST
 
 START_TEST(test_aggregate_and_new_message) {
-    if (python_missing("test_aggregate_and_new_message"))
+    if (gl_fakeapi_missing("test_aggregate_and_new_message"))
         return;
     fake f;
     fake_start(&f);
@@ -496,7 +339,7 @@ START_TEST(test_aggregate_and_new_message) {
 END_TEST
 
 START_TEST(test_rate_limit) {
-    if (python_missing("test_rate_limit"))
+    if (gl_fakeapi_missing("test_rate_limit"))
         return;
     fake f;
     fake_start(&f);
@@ -531,7 +374,7 @@ START_TEST(test_rate_limit) {
 END_TEST
 
 START_TEST(test_node_event_in_default) {
-    if (python_missing("test_node_event_in_default"))
+    if (gl_fakeapi_missing("test_node_event_in_default"))
         return;
     fake f;
     fake_start(&f);
@@ -556,7 +399,7 @@ START_TEST(test_node_event_in_default) {
 END_TEST
 
 START_TEST(test_patch_of_deleted_event_posts_again) {
-    if (python_missing("test_patch_of_deleted_event_posts_again"))
+    if (gl_fakeapi_missing("test_patch_of_deleted_event_posts_again"))
         return;
     fake f;
     fake_start(&f);
@@ -569,10 +412,8 @@ START_TEST(test_patch_of_deleted_event_posts_again) {
     snprintf(path, sizeof(path), "/api/v1/namespaces/default/events/%s",
              str_at(json_array_get(items, 0), "metadata", "name"));
     json_decref(items);
-    answer a = {0};
-    ck_assert_int_eq(
-        gl_kube_request(f.client, "DELETE", path, NULL, NULL, 0, 20000, on_answer, &a, NULL), 0);
-    wait_answer(&f, &a);
+    gl_fakeapi_answer a;
+    gl_fakeapi_call(&f.api, f.api.client, "DELETE", path, NULL, &a);
     ck_assert_int_eq(a.status, 200);
     free(a.body);
     /* The repeat's PATCH gets 404; the Event is created again with the count so far. */

@@ -4,18 +4,11 @@
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "fakeapi_proc.h"
 #include "testutil.h"
 
 #define TOKEN       "test-token-1"
@@ -25,214 +18,28 @@
 
 /* ---------------------------------------------------------------- the fake server */
 
-typedef struct {
-    pid_t pid;
-    char dir[64];
-    int port;
-    gl_kube_creds *creds;       /* the guard's (token TOKEN) */
-    gl_kube_creds *admin_creds; /* for the fake admin endpoints */
-    struct ev_loop *loop;
-    gl_kube_client *client;
-    gl_kube_client *admin;
-} fake;
-
-static double now_sec(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool on_path(const char *prog) {
-    const char *path = getenv("PATH");
-    if (!path)
-        return false;
-    char *copy = strdup(path), *save = NULL;
-    bool found = false;
-    for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-        char full[4096];
-        snprintf(full, sizeof(full), "%s/%s", d, prog);
-        found = access(full, X_OK) == 0;
-    }
-    free(copy);
-    return found;
-}
-
-/* The fake server's script, found from this file's path as the fuzz corpora are. */
-static void fakeapi_path(char *buf, size_t size) {
-    const char *slash = strrchr(__FILE__, '/');
-    int dir_len = slash ? (int)(slash - __FILE__) : 1;
-    ck_assert_int_lt(
-        snprintf(buf, size, "%.*s/../fakeapi/fakeapi.py", dir_len, slash ? __FILE__ : "."),
-        (int)size);
-}
-
-static bool python_missing(const char *test) {
-    if (on_path("python3"))
-        return false;
-    printf("SKIP %s: python3 not found on PATH (the fake API server needs it)\n", test);
-    return true;
-}
-
-static gl_kube_creds *plain_creds(int port, const char *token) {
-    gl_kube_creds *c = calloc(1, sizeof(*c));
-    ck_assert_ptr_nonnull(c);
-    ck_assert_int_ge(asprintf(&c->server, "http://127.0.0.1:%d", port), 0);
-    c->source = strdup("test");
-    c->token = strdup(token);
-    return c;
-}
+typedef gl_fakeapi fake;
 
 /* Starts the fake over plain HTTP with node-a (kubelet conditions included). */
 static void fake_start(fake *f) {
-    memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/guardlet-nodestatus-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(f->dir));
-    char portfile[128], script[4096], log[128];
-    snprintf(portfile, sizeof(portfile), "%s/port", f->dir);
-    snprintf(log, sizeof(log), "%s/fakeapi.log", f->dir);
-    fakeapi_path(script, sizeof(script));
-
-    pid_t parent = getpid();
-    f->pid = fork();
-    ck_assert_int_ge(f->pid, 0);
-    if (f->pid == 0) {
-        /* The server must not outlive a test that dies on a failed assertion. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = "python3";
-        argv[n++] = script;
-        argv[n++] = "--state-dir";
-        argv[n++] = f->dir;
-        argv[n++] = "--port-file";
-        argv[n++] = portfile;
-        argv[n++] = "--plain";
-        argv[n++] = "--node";
-        argv[n++] = "node-a";
-        argv[n++] = "--token";
-        argv[n++] = TOKEN;
-        argv[n++] = "--admin-token";
-        argv[n++] = ADMIN_TOKEN;
-        argv[n++] = "--bookmark-interval";
-        argv[n++] = "0.5";
-        argv[n++] = "--max-seconds";
-        argv[n++] = "120";
-        argv[n] = NULL;
-        execvp("python3", (char **)argv);
-        _exit(127);
-    }
-    /* Bounded wait for the port file (TLS first makes its certificates with openssl). */
-    double deadline = now_sec() + 30;
-    while (now_sec() < deadline) {
-        FILE *pf = fopen(portfile, "r");
-        if (pf) {
-            int got = fscanf(pf, "%d", &f->port);
-            fclose(pf);
-            if (got == 1 && f->port > 0)
-                break;
-        }
-        int st;
-        ck_assert_msg(waitpid(f->pid, &st, WNOHANG) == 0, "fakeapi exited early; see %s", log);
-        usleep(20000);
-    }
-    ck_assert_msg(f->port > 0, "fakeapi did not start within 30 s; see %s", log);
-
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    ck_assert_ptr_nonnull(f->loop);
-    f->creds = plain_creds(f->port, TOKEN);
-    f->admin_creds = plain_creds(f->port, ADMIN_TOKEN);
-    ck_assert_int_eq(gl_kube_client_new(f->loop, f->creds, &f->client), 0);
-    ck_assert_int_eq(gl_kube_client_new(f->loop, f->admin_creds, &f->admin), 0);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void fake_stop(fake *f) {
-    gl_kube_client_free(f->client);
-    gl_kube_client_free(f->admin);
-    gl_kube_creds_free(f->creds);
-    gl_kube_creds_free(f->admin_creds);
-    if (f->loop)
-        ev_loop_destroy(f->loop);
-    if (f->pid > 0) {
-        kill(f->pid, SIGTERM);
-        int st;
-        double deadline = now_sec() + 10;
-        while (waitpid(f->pid, &st, WNOHANG) == 0) {
-            if (now_sec() > deadline) {
-                kill(f->pid, SIGKILL);
-                waitpid(f->pid, &st, 0);
-                break;
-            }
-            usleep(20000);
-        }
-    }
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    memset(f, 0, sizeof(*f));
+    gl_fakeapi_opts o = {.name = "nodestatus",
+                         .token = TOKEN,
+                         .admin_token = ADMIN_TOKEN,
+                         .bookmark_interval = "0.5"};
+    gl_fakeapi_start(f, &o);
 }
 
 /* ---------------------------------------------------------------- loop helpers */
 
-static void tick_noop(struct ev_loop *loop, ev_timer *w, int revents) {
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
-/* Runs the loop until *flag is true or seconds pass; returns *flag. */
-static bool run_until(struct ev_loop *loop, const bool *flag, double seconds) {
-    ev_timer tick;
-    ev_timer_init(&tick, tick_noop, 0.02, 0.02);
-    ev_timer_start(loop, &tick);
-    double deadline = now_sec() + seconds;
-    while (!*flag && now_sec() < deadline)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &tick);
-    return *flag;
-}
-
-typedef struct {
-    bool done;
-    long status;
-    int err;
-    char *body;
-} answer;
-
-static void on_answer(long status, const char *body, size_t len, int err, const char *errmsg,
-                      void *userdata) {
-    answer *a = userdata;
-    (void)errmsg;
-    a->done = true;
-    a->status = status;
-    a->err = err;
-    a->body = strndup(body, len);
-}
-
 /* One request, run to its end (bounded); returns the answer's JSON (the caller decrefs). */
 static json_t *call_json(fake *f, gl_kube_client *c, const char *method, const char *path,
                          const char *body) {
-    answer a;
-    memset(&a, 0, sizeof(a));
-    ck_assert_int_eq(gl_kube_request(c, method, path, body ? "application/json" : NULL, body,
-                                     body ? strlen(body) : 0, 20000, on_answer, &a, NULL),
-                     0);
-    ck_assert_msg(run_until(f->loop, &a.done, 25), "%s %s: no answer", method, path);
+    gl_fakeapi_answer a;
+    gl_fakeapi_call(f, c, method, path, body, &a);
     ck_assert_msg(a.err == 0 && a.status == 200, "%s %s: %ld %d %s", method, path, a.status, a.err,
                   a.body ? a.body : "");
     json_t *j = json_loads(a.body, 0, NULL);
-    free(a.body);
+    gl_fakeapi_answer_clear(&a);
     ck_assert_ptr_nonnull(j);
     return j;
 }
@@ -275,22 +82,20 @@ static int status_patches(fake *f) {
                           "application/strategic-merge-patch+json");
 }
 
+static bool settled(const void *ns) {
+    return !gl_nodestatus_pending(ns);
+}
+
 /* Runs the loop until ns has nothing pending (bounded); fails the test otherwise. */
 static void settle(fake *f, gl_nodestatus *ns, double seconds) {
-    ev_timer tick;
-    ev_timer_init(&tick, tick_noop, 0.02, 0.02);
-    ev_timer_start(f->loop, &tick);
-    double deadline = now_sec() + seconds;
-    while (gl_nodestatus_pending(ns) && now_sec() < deadline)
-        ev_run(f->loop, EVRUN_ONCE);
-    ev_timer_stop(f->loop, &tick);
+    gl_fakeapi_run(f->loop, settled, ns, seconds);
     ck_assert_msg(!gl_nodestatus_pending(ns), "node status still pending after %.0f s", seconds);
 }
 
 /* Runs the loop for a while whatever happens. */
 static void spin(fake *f, double seconds) {
     bool never = false;
-    run_until(f->loop, &never, seconds);
+    gl_fakeapi_run_until(f->loop, &never, seconds);
 }
 
 static const char *node_label(json_t *node, const char *key) {
@@ -324,7 +129,7 @@ static const char *field(json_t *obj, const char *key) {
 /* ---------------------------------------------------------------- labels */
 
 START_TEST(test_label_applied_once) {
-    if (python_missing("test_label_applied_once"))
+    if (gl_fakeapi_missing("test_label_applied_once"))
         return;
     fake f;
     fake_start(&f);
@@ -380,14 +185,14 @@ START_TEST(test_label_applied_once) {
     ck_assert_int_eq(st.last_err, 0);
     ck_assert_int_eq(status_patches(&f), 0);
     gl_nodestatus_free(ns);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
 /* ---------------------------------------------------------------- conditions */
 
 START_TEST(test_conditions_merge) {
-    if (python_missing("test_conditions_merge"))
+    if (gl_fakeapi_missing("test_conditions_merge"))
         return;
     fake f;
     fake_start(&f);
@@ -496,14 +301,14 @@ START_TEST(test_conditions_merge) {
     ck_assert_uint_eq(st.heartbeats, 1);
     ck_assert_uint_eq(st.condition_failures, 0);
     gl_nodestatus_free(ns);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 
 /* ---------------------------------------------------------------- failures */
 
 START_TEST(test_retry_after_500) {
-    if (python_missing("test_retry_after_500"))
+    if (gl_fakeapi_missing("test_retry_after_500"))
         return;
     fake f;
     fake_start(&f);
@@ -545,7 +350,7 @@ START_TEST(test_retry_after_500) {
     ck_assert_int_eq(gl_nodestatus_set_label(ns, POOL, "other"), 0);
     ck_assert(gl_nodestatus_pending(ns));
     gl_nodestatus_free(ns);
-    fake_stop(&f);
+    gl_fakeapi_stop(&f);
 }
 END_TEST
 

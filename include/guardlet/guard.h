@@ -8,6 +8,8 @@
 
 #include "guardlet/cgroup.h"
 #include "guardlet/config.h"
+#include "guardlet/evict.h"
+#include "guardlet/kube.h"
 #include "guardlet/node.h"
 #include "guardlet/pods.h"
 #include "guardlet/policy.h"
@@ -37,6 +39,10 @@ void gl_guard_free(gl_guard *g); /* accepts NULL */
 size_t gl_guard_tick(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
                      const gl_node_sample *s, const gl_pods *pods, bool act, bool log,
                      gl_guard_outcome *out, size_t max);
+
+/* API mode: pod metadata from the watch cache (joined to the cgroup view by UID) and evictions
+ * through evictor. Either may be NULL (local mode). Not owned. */
+void gl_guard_set_api(gl_guard *g, const gl_kube_podwatch *podwatch, gl_evictor *evictor);
 
 /* The most recent outcomes, newest last (a ring of GL_GUARD_HISTORY entries). */
 #define GL_GUARD_HISTORY 64

@@ -43,6 +43,7 @@ typedef enum {
     GL_SKIP_DISABLED,     /* "disabled": switched off ([Actions] LocalKill/Freeze=no, or
                              MaxEvictionsPerMinute=0) */
     GL_SKIP_RECOVERED,    /* "recovered": the signal cleared between choosing and acting */
+    GL_SKIP_BLOCKED,      /* "blocked": the Eviction API said no (a disruption budget) */
     GL_SKIP_N
 } gl_skip;
 
@@ -79,6 +80,8 @@ typedef struct {
     bool annotation_protected; /* Annotation "true" */
     bool static_pod;           /* static or mirror pod */
     bool self;                 /* guardlet's own pod */
+    bool eviction_backoff;     /* the Eviction API cannot take this pod now (a disruption budget
+                                  said no, an error is backing off, or its name is unknown) */
 
     uint64_t working_set_bytes;
     uint64_t memory_limit_bytes; /* GL_CGROUP_UNLIMITED (UINT64_MAX) when none */

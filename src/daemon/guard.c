@@ -13,6 +13,7 @@
 #include "guardlet/kubepods.h"
 #include "guardlet/log.h"
 #include "guardlet/meminfo.h"
+#include "guardlet/node.h"
 #include "guardlet/message_ids.h"
 
 /* How long a freeze may take before it is given up (FIELD-NOTES: "frozen 1" arrives 0.1-1.8 ms
@@ -24,7 +25,25 @@ typedef struct {
     gl_act_saved saved;
 } saved_entry;
 
+/* An eviction in flight: the decision, with its own copies of the strings the snapshot lent. */
+typedef struct {
+    bool used;
+    gl_guard *g;
+    gl_decision d;
+    char ns[256];
+    char name[256];
+    char cgroup[1024];
+    bool dry_run;
+} pending_eviction;
+
+/* Evictions take one API round trip each and at most MaxEvictionsPerMinute start a minute; a
+ * handful of slots is plenty, and a full table simply waits a tick. */
+#define MAX_PENDING_EVICTIONS 16
+
 struct gl_guard {
+    const gl_kube_podwatch *podwatch;
+    gl_evictor *evictor;
+    pending_eviction pending[MAX_PENDING_EVICTIONS];
     gl_policy_state state;
     gl_policy_pod *snap_pods;
     size_t snap_cap;
@@ -64,6 +83,11 @@ int gl_guard_new(const char *proc_root, gl_guard **out) {
     return 0;
 }
 
+void gl_guard_set_api(gl_guard *g, const gl_kube_podwatch *podwatch, gl_evictor *evictor) {
+    g->podwatch = podwatch;
+    g->evictor = evictor;
+}
+
 void gl_guard_free(gl_guard *g) {
     if (!g)
         return;
@@ -92,8 +116,26 @@ static void saved_prune(gl_guard *g, const gl_pods *pods) {
     g->n_saved = kept;
 }
 
-static int build_snapshot(gl_guard *g, const gl_node_sample *s, const gl_pods *pods,
-                          gl_policy_snapshot *snap) {
+/* Fills what the API server knows about a pod; returns false when it knows nothing (yet). */
+static bool join_metadata(const gl_guard *g, const gl_config *c, gl_policy_pod *pp) {
+    const gl_kube_pod *kp = g->podwatch ? gl_kube_podwatch_find(g->podwatch, pp->uid) : NULL;
+    if (!kp)
+        return false;
+    const char *ann =
+        c->protect.annotation[0] ? gl_kube_pod_annotation(kp, c->protect.annotation) : NULL;
+    pp->has_metadata = true;
+    pp->ns = kp->namespace_;
+    pp->name = kp->name;
+    pp->priority = kp->priority;
+    pp->memory_request_bytes = kp->memory_request_bytes;
+    pp->cpu_request_millicores = (uint32_t)kp->cpu_request_millicores;
+    pp->annotation_protected = ann && strcmp(ann, "true") == 0;
+    pp->static_pod = kp->is_static || kp->is_mirror;
+    return true;
+}
+
+static int build_snapshot(gl_guard *g, const gl_config *c, const gl_node_sample *s,
+                          const gl_pods *pods, gl_policy_snapshot *snap) {
     size_t n = pods ? gl_pods_count(pods) : 0;
     if (n > g->snap_cap) {
         gl_policy_pod *v = realloc(g->snap_pods, n * sizeof(*v));
@@ -122,6 +164,11 @@ static int build_snapshot(gl_guard *g, const gl_node_sample *s, const gl_pods *p
             .pids_current = p->cur.pids_current,
             .pids_max = p->cur.pids_max,
         };
+        bool known = join_metadata(g, c, &g->snap_pods[i]);
+        /* Without a name there is nothing to evict; a budget's "no" backs off per pod. */
+        g->snap_pods[i].eviction_backoff =
+            !known || (g->evictor &&
+                       gl_evictor_retry_after(g->evictor, p->uid, gl_now_usec()) > gl_now_usec());
     }
     *snap = (gl_policy_snapshot){
         .now_usec = s->timestamp_usec,
@@ -133,7 +180,7 @@ static int build_snapshot(gl_guard *g, const gl_node_sample *s, const gl_pods *p
         .cpu_psi_valid = s->psi_error[GL_PSI_CPU] == 0,
         .node_pids_max = g->node_pids_max,
         .cpus = s->cpus,
-        .can_evict = false, /* local mode: the Eviction API arrives with the Kubernetes client */
+        .can_evict = g->evictor != NULL,
         .pods = g->snap_pods,
         .n_pods = n,
     };
@@ -253,8 +300,94 @@ static void log_outcome(const gl_guard_outcome *o) {
                       d->ns ? "/" : "", who, gl_reason_name(d->reason), d->detail, err);
 }
 
+static void remember(gl_guard *g, const gl_guard_outcome *o);
+
+/* The Eviction API's answer: logged as its own entry (the request was logged when sent), and fed
+ * back so that a "no" makes the policy choose another pod next tick. */
+static void on_eviction_result(gl_evict_result result, long http_status, const char *message,
+                               void *userdata) {
+    pending_eviction *pe = userdata;
+    gl_guard *g = pe->g;
+    gl_guard_outcome o = {.d = pe->d, .t_usec = gl_now_usec(), .dry_run = pe->dry_run};
+    char status[16];
+
+    snprintf(status, sizeof(status), "%ld", http_status);
+    switch (result) {
+    case GL_EVICT_OK:
+        o.done = true;
+        break;
+    case GL_EVICT_GONE:
+        gl_policy_pod_gone(&g->state, pe->d.uid);
+        o.done = true;
+        break;
+    case GL_EVICT_BLOCKED:
+        o.d.skip = GL_SKIP_BLOCKED;
+        gl_policy_action_failed(&g->state, &pe->d);
+        break;
+    case GL_EVICT_RETRY:
+    case GL_EVICT_FAILED:
+        o.error = -EIO;
+        gl_policy_action_failed(&g->state, &pe->d);
+        break;
+    }
+    gl_log_field f[] = {
+        {"MESSAGE_ID", result == GL_EVICT_BLOCKED ? GL_MID_NOT_ACTED
+                       : o.error                  ? GL_MID_ACTION_FAILED
+                                                  : GL_MID_EVICT},
+        {"GUARDLET_ACTION", "evict"},
+        {"GUARDLET_REASON", gl_reason_name(pe->d.reason)},
+        {"GUARDLET_DRY_RUN", "0"},
+        {"GUARDLET_EVICTION_RESULT", gl_evict_result_name(result)},
+        {"GUARDLET_OUTCOME", o.error  ? "failed"
+                             : o.done ? "done"
+                                      : "not-done"},
+        {"GUARDLET_SKIP", result == GL_EVICT_BLOCKED ? "blocked" : ""},
+        {"HTTP_STATUS", status},
+        {"POD_NAMESPACE", pe->ns},
+        {"POD_NAME", pe->name},
+        {"POD_UID", pe->d.uid},
+        {"CGROUP_PATH", pe->cgroup},
+    };
+    gl_log_fields(result == GL_EVICT_OK || result == GL_EVICT_GONE ? LOG_NOTICE : LOG_WARNING, f,
+                  sizeof(f) / sizeof(f[0]), "Eviction of pod %s/%s %s%s%s", pe->ns, pe->name,
+                  result == GL_EVICT_OK     ? "accepted"
+                  : result == GL_EVICT_GONE ? "not needed: the pod is already gone"
+                  : result == GL_EVICT_BLOCKED
+                      ? "blocked by a disruption budget; the next candidate is chosen"
+                      : "failed; it will be retried",
+                  message && message[0] ? ": " : "", message ? message : "");
+    remember(g, &o);
+    pe->used = false;
+}
+
+static int start_eviction(gl_guard *g, const gl_config *c, const gl_decision *d) {
+    pending_eviction *pe = NULL;
+    if (!g->evictor || !d->ns || !d->name)
+        return -EOPNOTSUPP;
+    for (size_t i = 0; i < MAX_PENDING_EVICTIONS && !pe; i++)
+        if (!g->pending[i].used)
+            pe = &g->pending[i];
+    if (!pe)
+        return -EBUSY;
+    *pe = (pending_eviction){
+        .used = true, .g = g, .d = *d, .dry_run = c->guard.mode == GL_MODE_DRY_RUN};
+    snprintf(pe->ns, sizeof(pe->ns), "%s", d->ns);
+    snprintf(pe->name, sizeof(pe->name), "%s", d->name);
+    snprintf(pe->cgroup, sizeof(pe->cgroup), "%s", d->cgroup ? d->cgroup : "");
+    pe->d.ns = pe->ns;
+    pe->d.name = pe->name;
+    pe->d.cgroup = pe->cgroup;
+    int r =
+        gl_evict(g->evictor, d->ns, d->name, d->uid,
+                 (int64_t)(c->actions.evict_grace_period_usec / 1000000u), on_eviction_result, pe);
+    if (r < 0)
+        pe->used = false;
+    return r;
+}
+
 /* Carries one decision out. Returns 0 or a negative errno. */
-static int carry_out(gl_guard *g, const gl_cgroup_layout *l, const gl_decision *d) {
+static int carry_out(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
+                     const gl_decision *d) {
     gl_act_saved *saved;
 
     switch (d->action) {
@@ -279,8 +412,7 @@ static int carry_out(gl_guard *g, const gl_cgroup_layout *l, const gl_decision *
         return r < 0 ? r : (t == -EOPNOTSUPP ? 0 : t);
     }
     case GL_ACTION_EVICT:
-        /* The policy asks for evictions only when an evictor exists (API mode). */
-        return -EOPNOTSUPP;
+        return start_eviction(g, c, d);
     case GL_ACTION_N:
         break;
     }
@@ -303,7 +435,7 @@ size_t gl_guard_tick(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
     gl_policy_snapshot snap;
     gl_decision decisions[GL_POLICY_MAX_DECISIONS];
 
-    if (build_snapshot(g, s, pods, &snap) < 0) {
+    if (build_snapshot(g, c, s, pods, &snap) < 0) {
         if (log)
             gl_log_err("Out of memory building the policy snapshot; no decisions this tick");
         return 0;
@@ -329,7 +461,7 @@ size_t gl_guard_tick(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
             }
         }
         if (act && d->skip == GL_SKIP_NONE) {
-            o.error = carry_out(g, l, d);
+            o.error = carry_out(g, c, l, d);
             o.done = o.error == 0;
             if (o.error)
                 gl_policy_action_failed(&g->state, d);

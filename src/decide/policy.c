@@ -71,6 +71,7 @@ const char *gl_skip_name(gl_skip s) {
         [GL_SKIP_NO_EVICTION] = "no-eviction",
         [GL_SKIP_DISABLED] = "disabled",
         [GL_SKIP_RECOVERED] = "recovered",
+        [GL_SKIP_BLOCKED] = "blocked",
     };
     return (unsigned)s < GL_SKIP_N ? names[s] : "unknown";
 }
@@ -676,7 +677,8 @@ static bool has_memory(const ctx *x, const gl_policy_pod *p, const gl_policy_pod
 
 static bool can_evict(const ctx *x, const gl_policy_pod *p, const gl_policy_pod_state *ps) {
     (void)x;
-    return !busy(ps) && p->working_set_bytes > 0;
+    /* A pod whose budget just said no is passed over for the next candidate, not retried. */
+    return !busy(ps) && p->working_set_bytes > 0 && !p->eviction_backoff;
 }
 
 /* A pod whose eviction is pending may still be killed: below KillBelow its grace period is a

@@ -901,6 +901,25 @@ END_TEST
 
 /* ---- ranking ---- */
 
+/* A pod the Eviction API cannot take now (its budget said no) is passed over for the next one. */
+START_TEST(test_eviction_backoff_next_candidate) {
+    F.snap.can_evict = true;
+    meta(pod(GL_QOS_BURSTABLE, 3 * GiB), "shop", 0, 0)->eviction_backoff = true;
+    meta(pod(GL_QOS_BURSTABLE, 2 * GiB), "shop", 0, 0);
+    at_evict();
+    tick_at(0);
+    size_t evicts = 0;
+    for (size_t i = 0; i < F.n_out; i++) {
+        if (F.out[i].action != GL_ACTION_EVICT)
+            continue;
+        evicts++;
+        ck_assert_str_eq(F.out[i].uid, uids[1]);
+        ck_assert_int_eq(F.out[i].skip, GL_SKIP_NONE);
+    }
+    ck_assert_uint_eq(evicts, 1);
+}
+END_TEST
+
 START_TEST(test_rank_order) {
     size_t order[NPOD];
     gl_policy_pod *p;
@@ -1223,8 +1242,9 @@ START_TEST(test_names) {
     static const char *const reasons[] = {
         "memory-low", "memory-pressure", "cpu-pressure",    "leak",
         "fork-bomb",  "emergency",       "pressure-cleared"};
-    static const char *const skips[] = {
-        "", "protected", "rate-limited", "dry-run", "no-eviction", "disabled", "recovered"};
+    static const char *const skips[] = {"",          "protected",   "rate-limited",
+                                        "dry-run",   "no-eviction", "disabled",
+                                        "recovered", "blocked"};
 
     for (int i = 0; i < GL_ACTION_N; i++)
         ck_assert_str_eq(gl_action_name((gl_action)i), actions[i]);
@@ -1260,6 +1280,7 @@ static Suite *policy_suite(void) {
 
     tcase_add_checked_fixture(parts, setup, teardown);
     tcase_add_test(parts, test_rank_order);
+    tcase_add_test(parts, test_eviction_backoff_next_candidate);
     tcase_add_loop_test(parts, test_protected, 0, N(protections));
     tcase_add_loop_test(parts, test_recheck, 0, N(rechecks));
     tcase_add_test(parts, test_recheck_bytes_threshold);

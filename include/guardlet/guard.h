@@ -8,6 +8,7 @@
 
 #include "guardlet/cgroup.h"
 #include "guardlet/config.h"
+#include "guardlet/events.h"
 #include "guardlet/evict.h"
 #include "guardlet/kube.h"
 #include "guardlet/node.h"
@@ -43,6 +44,13 @@ size_t gl_guard_tick(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
 /* API mode: pod metadata from the watch cache (joined to the cgroup view by UID) and evictions
  * through evictor. Either may be NULL (local mode). Not owned. */
 void gl_guard_set_api(gl_guard *g, const gl_kube_podwatch *podwatch, gl_evictor *evictor);
+
+/* API mode: every action (and every eviction a budget blocked) also becomes a core/v1 Event on
+ * the pod, aggregated and rate-limited by events. NULL: none. Not owned. */
+void gl_guard_set_events(gl_guard *g, gl_events *events);
+
+/* True when a fork bomb was acted on within the last window_usec (for GuardletPIDPressure). */
+bool gl_guard_fork_bomb_recent(const gl_guard *g, uint64_t now_usec, uint64_t window_usec);
 
 /* The most recent outcomes, newest last (a ring of GL_GUARD_HISTORY entries). */
 #define GL_GUARD_HISTORY 64

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "guardlet/cgroup.h"
 #include "guardlet/guard.h"
 #include "guardlet/kubeconfig.h"
+#include "guardlet/nodestatus.h"
 #include "guardlet/node.h"
 #include "guardlet/pods.h"
 #include "guardlet/pressure.h"
@@ -52,6 +54,8 @@ struct gl_daemon {
     gl_kube_client *kclient;
     gl_kube_podwatch *podwatch;
     gl_evictor *evictor;
+    gl_nodestatus *nodestatus;
+    gl_events *events;
     uint64_t pod_error_logged_usec;
     bool kubepods_logged;
 
@@ -244,6 +248,48 @@ static void log_tick(gl_daemon *d, const char *wake, const gl_pods_scan_stats *s
     gl_log_fields(LOG_DEBUG, f, sizeof(f) / sizeof(f[0]), "Tick %s (%s)", tick, wake);
 }
 
+/* The node's pool label and the three Guardlet* conditions (API mode). Unchanged values are not
+ * re-sent (the module compares with what was applied), so calling this every tick is cheap. */
+static void report_node(gl_daemon *d) {
+    char msg[256], avail[32], cap[32];
+    struct timespec ts;
+
+    if (!d->nodestatus)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    const char *pool = gl_config_pool_for(&d->cfg, d->sample.capacity_bytes, d->sample.cpus);
+    if (d->cfg.pools.label[0])
+        gl_nodestatus_set_label(d->nodestatus, d->cfg.pools.label, pool);
+    if (!d->cfg.kubernetes.node_conditions)
+        return;
+
+    bool mem = d->pressure.mem_level >= GL_MEM_LEVEL_EVICT || d->pressure.mem_psi.sustained;
+    gl_format_bytes(d->sample.available_bytes, avail, sizeof(avail));
+    gl_format_bytes(d->sample.capacity_bytes, cap, sizeof(cap));
+    snprintf(msg, sizeof(msg),
+             "memory.available %s of %s, level %s, memory PSI some avg10 %u.%02u%%", avail, cap,
+             gl_mem_level_name(d->pressure.mem_level),
+             d->sample.psi[GL_PSI_MEMORY].some.avg10_bp / 100,
+             d->sample.psi[GL_PSI_MEMORY].some.avg10_bp % 100);
+    gl_nodestatus_set_condition(d->nodestatus, GL_NODE_COND_MEMORY, mem,
+                                mem ? "GuardletMemoryLow" : "GuardletMemoryOK", msg, now);
+    bool cpu = d->pressure.cpu_psi.sustained;
+    snprintf(msg, sizeof(msg), "CPU PSI some avg10 %u.%02u%%",
+             d->sample.psi[GL_PSI_CPU].some.avg10_bp / 100,
+             d->sample.psi[GL_PSI_CPU].some.avg10_bp % 100);
+    gl_nodestatus_set_condition(d->nodestatus, GL_NODE_COND_CPU, cpu,
+                                cpu ? "GuardletCPUContended" : "GuardletCPUOK", msg, now);
+    /* A fork bomb stopped within the last minute keeps the PID condition up for a while, so that
+     * it is seen even though the bomb is gone. */
+    bool pid = gl_guard_fork_bomb_recent(d->guard, gl_now_usec(), 60u * 1000000u);
+    gl_nodestatus_set_condition(
+        d->nodestatus, GL_NODE_COND_PID, pid, pid ? "GuardletForkBomb" : "GuardletPIDsOK",
+        pid ? "a fork bomb was stopped within the last minute" : "no runaway process creation seen",
+        now);
+    gl_nodestatus_heartbeat(d->nodestatus, now);
+}
+
 /* One round of sense -> (later: decide -> act). wake says what started it, for the logs. */
 static void daemon_tick(gl_daemon *d, const char *wake) {
     gl_node_sample s;
@@ -285,6 +331,7 @@ static void daemon_tick(gl_daemon *d, const char *wake) {
     if (d->guard)
         gl_guard_tick(d->guard, &d->cfg, &d->layout, &d->sample,
                       d->layout.kubepods ? d->pods : NULL, true, true, NULL, 0);
+    report_node(d);
 
     d->ticks++;
     d->last_tick_done_usec = gl_now_usec();
@@ -526,8 +573,12 @@ void gl_daemon_free(gl_daemon *d) {
     if (!d)
         return;
     triggers_free(d);
-    if (d->guard)
+    if (d->guard) {
         gl_guard_set_api(d->guard, NULL, NULL);
+        gl_guard_set_events(d->guard, NULL);
+    }
+    gl_events_free(d->events);
+    gl_nodestatus_free(d->nodestatus);
     gl_evictor_free(d->evictor);
     gl_kube_podwatch_free(d->podwatch);
     gl_kube_client_free(d->kclient);
@@ -599,6 +650,13 @@ static void api_setup(gl_daemon *d) {
     }
     gl_kube_client_set_unauthorized_cb(d->kclient, on_unauthorized, d);
     gl_guard_set_api(d->guard, d->podwatch, d->evictor);
+    /* Labels, conditions and events are reports: failing to set them up costs visibility, never
+     * protection, so each is optional. */
+    if (gl_nodestatus_new(d->kclient, d->node_name, &d->nodestatus) < 0)
+        gl_log_warning("Cannot report node labels and conditions for %s", d->node_name);
+    if (d->cfg.kubernetes.events && gl_events_new(d->kclient, d->node_name, &d->events) < 0)
+        gl_log_warning("Cannot report events");
+    gl_guard_set_events(d->guard, d->events);
     gl_log_notice("API mode: %s, watching the pods of node %s", d->creds->server, d->node_name);
 }
 

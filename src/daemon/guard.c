@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "guardlet/actuate.h"
 #include "guardlet/fileio.h"
@@ -41,6 +42,8 @@ typedef struct {
 #define MAX_PENDING_EVICTIONS 16
 
 struct gl_guard {
+    gl_events *events;
+    uint64_t fork_bomb_usec; /* last fork-bomb decision carried out, 0 none */
     const gl_kube_podwatch *podwatch;
     gl_evictor *evictor;
     pending_eviction pending[MAX_PENDING_EVICTIONS];
@@ -86,6 +89,50 @@ int gl_guard_new(const char *proc_root, gl_guard **out) {
 void gl_guard_set_api(gl_guard *g, const gl_kube_podwatch *podwatch, gl_evictor *evictor) {
     g->podwatch = podwatch;
     g->evictor = evictor;
+}
+
+void gl_guard_set_events(gl_guard *g, gl_events *events) {
+    g->events = events;
+}
+
+bool gl_guard_fork_bomb_recent(const gl_guard *g, uint64_t now_usec, uint64_t window_usec) {
+    return g->fork_bomb_usec && now_usec - g->fork_bomb_usec <= window_usec;
+}
+
+/* The contract's event reasons. A decision about a runaway pod says so; otherwise the action
+ * names it. Events need a pod name, so local-mode pods (no metadata) get none. */
+static void emit_event(gl_guard *g, const gl_guard_outcome *o) {
+    static const char *const reasons[GL_ACTION_N] = {
+        [GL_ACTION_THROTTLE_MEMORY] = "GuardletThrottled",
+        [GL_ACTION_THROTTLE_CPU] = "GuardletThrottled",
+        [GL_ACTION_FREEZE] = "GuardletFrozen",
+        [GL_ACTION_EVICT] = "GuardletEvicted",
+        [GL_ACTION_KILL] = "GuardletKilled",
+        [GL_ACTION_RESTORE] = "GuardletRestored",
+    };
+    const gl_decision *d = &o->d;
+    char msg[GL_DECISION_DETAIL_MAX + 64];
+    const char *reason = reasons[d->action];
+
+    if (!g->events || !d->ns || !d->name || o->error)
+        return;
+    if (d->skip == GL_SKIP_BLOCKED)
+        reason = "GuardletEvictionBlocked";
+    else if (d->skip != GL_SKIP_NONE && d->skip != GL_SKIP_DRY_RUN)
+        return; /* protected, rate-limited, ...: the journal has them; the cluster needs actions */
+    else if (d->reason == GL_REASON_LEAK || d->reason == GL_REASON_FORK_BOMB)
+        reason = d->action == GL_ACTION_THROTTLE_MEMORY ? "GuardletRunaway" : reason;
+    snprintf(msg, sizeof(msg), "%s%s (%s): %s", o->dry_run ? "dry run: " : "",
+             gl_action_name(d->action), gl_reason_name(d->reason), d->detail);
+    gl_events_object obj = {.kind = "Pod", .namespace_ = d->ns, .name = d->name, .uid = d->uid};
+    bool warn =
+        d->action == GL_ACTION_KILL || d->action == GL_ACTION_EVICT || d->skip == GL_SKIP_BLOCKED;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* Dropped by the rate limit or a full queue: the journal entry stands, the event is optional.
+     */
+    gl_events_emit(g->events, &obj, warn ? "Warning" : "Normal", reason, msg,
+                   (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
 }
 
 void gl_guard_free(gl_guard *g) {
@@ -356,6 +403,8 @@ static void on_eviction_result(gl_evict_result result, long http_status, const c
                       ? "blocked by a disruption budget; the next candidate is chosen"
                       : "failed; it will be retried",
                   message && message[0] ? ": " : "", message ? message : "");
+    if (result == GL_EVICT_OK || result == GL_EVICT_BLOCKED)
+        emit_event(g, &o);
     remember(g, &o);
     pe->used = false;
 }
@@ -468,6 +517,11 @@ size_t gl_guard_tick(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
         }
         if (log)
             log_outcome(&o);
+        /* An eviction's event waits for the API server's answer (on_eviction_result). */
+        if (d->action != GL_ACTION_EVICT || d->skip != GL_SKIP_NONE)
+            emit_event(g, &o);
+        if (o.done && d->reason == GL_REASON_FORK_BOMB)
+            g->fork_bomb_usec = s->timestamp_usec;
         remember(g, &o);
         if (out && i < max)
             out[i] = o;

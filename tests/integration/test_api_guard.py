@@ -1,5 +1,8 @@
 """test_api_guard.py: API mode end to end: names from the watch, evictions with the UID precondition, a disruption budget's "no"."""
+import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +68,37 @@ class ApiGuardTest(TempDirTest):
         self.assertEqual(res["POD_UID"], self.big)
         with open(os.path.join(self.cg.root, self.cg.pods[self.big].cgroup, "cgroup.kill")) as f:
             self.assertEqual(f.read(), "", "evicted through the API, not killed locally")
+        # What the cluster sees: an event on the pod, the pool label and our condition beside
+        # kubelet's, read back through kubectl as an operator would.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            events = [e for e in self.api.list("events", "shop") if e.get("reason") == "GuardletEvicted"]
+            node = self.api.get("nodes", None, NODE)
+            conds = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
+            if events and "GuardletMemoryPressure" in conds:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0]["source"]["component"], "guardlet")
+        self.assertEqual(events[0]["involvedObject"]["uid"], self.big)
+        self.assertEqual(node["metadata"]["labels"].get("guardlet.io/pool"), "standard")
+        self.assertEqual(conds["GuardletMemoryPressure"]["status"], "True")
+        self.assertEqual(conds["GuardletCPUPressure"]["status"], "False")
+        if "Ready" in conds:
+            self.assertEqual(conds["Ready"]["status"], "True", "kubelet's conditions stay intact")
+        if shutil.which("kubectl"):
+            out = subprocess.run(["kubectl", "--kubeconfig", self.api.kubeconfig, "get", "node", NODE,
+                                  "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            kn = json.loads(out.stdout)
+            self.assertEqual(kn["metadata"]["labels"]["guardlet.io/pool"], "standard")
+            self.assertIn("GuardletMemoryPressure", [c["type"] for c in kn["status"]["conditions"]])
+            ev = subprocess.run(["kubectl", "--kubeconfig", self.api.kubeconfig, "get", "events", "-n",
+                                 "shop"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                timeout=30)
+            self.assertEqual(ev.returncode, 0, ev.stderr)
+            self.assertIn("GuardletEvicted", ev.stdout)
         self.assertEqual(d.stop(), 0)
 
     def test_budget_blocks_then_next_candidate(self):
@@ -78,6 +112,14 @@ class ApiGuardTest(TempDirTest):
         self.assertIn("disruption budget", blocked["MESSAGE"])
         _, ok = d.wait_for(lambda e: e.get("GUARDLET_EVICTION_RESULT") == "ok")
         self.assertEqual(ok["POD_NAME"], "second")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            reasons = {e.get("reason") for e in self.api.list("events", "shop")}
+            if {"GuardletEvictionBlocked", "GuardletEvicted"} <= reasons:
+                break
+            time.sleep(0.1)
+        self.assertIn("GuardletEvictionBlocked", reasons)
+        self.assertIn("GuardletEvicted", reasons)
         self.assertEqual(d.stop(), 0)
 
     def test_api_down_local_protection_still_acts(self):

@@ -717,8 +717,8 @@ int gl_daemon_run(gl_daemon *d) {
         LOG_NOTICE, f, sizeof(f) / sizeof(f[0]),
         "guardlet %s started on node %s: mode %s, interval %s, %s, proc %s, cgroup %s (v%d)",
         GL_VERSION, d->node_name, d->cfg.guard.mode == GL_MODE_DRY_RUN ? "dry-run" : "enforce",
-        interval, d->opts->no_api ? "local mode" : "local mode (API client not built yet)",
-        d->cfg.guard.proc_root, d->cfg.guard.cgroup_root, d->cgroup_version);
+        interval, d->evictor ? "API mode" : "local mode", d->cfg.guard.proc_root,
+        d->cfg.guard.cgroup_root, d->cgroup_version);
     if (d->cgroup_version == 0)
         gl_log_warning("No cgroup hierarchy recognised under %s", d->cfg.guard.cgroup_root);
 

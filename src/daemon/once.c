@@ -36,7 +36,6 @@ int gl_once_run(const gl_options *opts, const gl_config *cfg, FILE *out) {
         .min_growth_per_sec = cfg->runaway.min_growth_rate_bytes,
     };
 
-    (void)opts->no_api; /* local mode until the Kubernetes client exists */
     if (gl_cgroup_layout_discover(cfg->guard.cgroup_root, &layout) < 0 ||
         gl_pods_new(&layout, &pp, &pods) < 0) {
         fprintf(stderr, "guardlet: out of memory\n");
@@ -79,7 +78,7 @@ int gl_once_run(const gl_options *opts, const gl_config *cfg, FILE *out) {
         .decisions = decisions,
         .n_decisions =
             n_decisions < GL_POLICY_MAX_DECISIONS ? n_decisions : GL_POLICY_MAX_DECISIONS,
-        .api = false,
+        .api = false, /* --once does not connect to the API server: names are not shown */
     };
     if (opts->output == GL_OUTPUT_JSON) {
         json_t *j = gl_report_json(&in);

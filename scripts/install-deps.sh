@@ -10,6 +10,20 @@ PACKAGES="build-essential pkg-config libev-dev libsystemd-dev libinih-dev libjan
 libcurl4-openssl-dev libcgroup-dev libyaml-dev check python3 valgrind clang-format stress-ng
 util-linux systemd procps openssl"
 
+# Shipping (issue 6): the metrics endpoint's HTTP server, Debian packaging and its checks, man pages
+# from scdoc sources linted with mandoc, YAML lint for the Kubernetes manifests.
+PACKAGES="$PACKAGES libmicrohttpd-dev debhelper fakeroot lintian scdoc mandoc man-db yamllint"
+
+# The node VM (issue 7): root filesystem from Debian's archive, QEMU under software emulation,
+# ext4 images without loop mounts, and earlyoom as the peer in the benchmarks.
+PACKAGES="$PACKAGES mmdebstrap qemu-system-x86 e2fsprogs earlyoom"
+
+# Offline manifest validation runs under Node.js. These machines ship Node.js with its own npm;
+# Debian's npm package would conflict with it, so it is only asked for when npm is missing.
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES nodejs npm"
+fi
+
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

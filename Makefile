@@ -7,7 +7,10 @@
 #   make check-valgrind  the same suites under valgrind --error-exitcode=66 --leak-check=full
 #   make check-all       the three above and format-check: what CI runs
 #   make format          clang-format the tree; make format-check fails on any difference
-#   make bench           benchmarks (not tests): prints tables
+#   make bench           benchmarks (not tests): prints tables; then bench-e2e (peers, in the VM)
+#   make e2e / bench-e2e the scenario suite and the peers bench in a Debian 12 VM (tests/e2e/e2e.mk)
+#   make man / install / deb / check-package   man pages, installation, the Debian package
+#                        and its tests (packaging/packaging.mk)
 
 BUILDDIR ?= build
 CC ?= cc
@@ -16,7 +19,7 @@ PKG_CONFIG ?= pkg-config
 WERROR ?= 1
 SAN ?= 0
 
-PKGS := libsystemd inih jansson yaml-0.1 libcurl
+PKGS := libsystemd inih jansson yaml-0.1 libcurl libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
@@ -84,6 +87,7 @@ $(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(TEST_HELPER_OBJS) $(BUILDDIR)/
 
 deps:
 	./scripts/install-deps.sh
+	@command -v npm >/dev/null 2>&1 && npm ci --prefix tests/k8s --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null 2>&1 || echo "deps: warning: npm ci --prefix tests/k8s failed (npm missing or registry unreachable): manifest schema checks will skip"
 
 # The runner prints one closing line "tests: N passed, N failed, N skipped" and exits non-zero on
 # any failure. GUARDLET_TEST_WRAPPER runs every unit binary and daemon under a tool (valgrind).
@@ -103,7 +107,12 @@ check-asan:
 check-valgrind: all $(TEST_BINS)
 	CK_FORK=no $(PYTHON) tests/run.py --builddir $(BUILDDIR) --valgrind $(TEST_BINS)
 
-check-all: format-check check check-asan check-valgrind
+check-all: format-check check check-asan check-valgrind check-package
+
+# man, install, deb, check-package
+include packaging/packaging.mk
+# e2e, bench-e2e
+include tests/e2e/e2e.mk
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
@@ -133,8 +142,10 @@ fuzz: $(FUZZ_BINS)
 # Benchmarks, never tests: numbers for the README, compared as ratios within one run.
 bench: all $(BUILDDIR)/bench/bench_scan
 	$(PYTHON) tests/bench/run.py --builddir $(BUILDDIR)
+	$(MAKE) --no-print-directory bench-e2e
 
 clean:
 	rm -rf build
 
--include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)
+# Not under deb/: the package build's own tree (and its guardlet.conf.d directory) lives there.
+-include $(shell find $(BUILDDIR) -path $(BUILDDIR)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -13,6 +13,8 @@ util-linux systemd procps openssl"
 # Shipping (issue 6): the metrics endpoint's HTTP server, Debian packaging and its checks, man pages
 # from scdoc sources linted with mandoc, YAML lint for the Kubernetes manifests.
 PACKAGES="$PACKAGES libmicrohttpd-dev debhelper fakeroot lintian scdoc mandoc man-db yamllint"
+# The manifest and RBAC tests read the Kubernetes YAML (ClusterRole, ConfigMap, DaemonSet) in Python.
+PACKAGES="$PACKAGES python3-yaml"
 
 # The node VM (issue 7): root filesystem from Debian's archive, QEMU under software emulation,
 # ext4 images without loop mounts, and earlyoom as the peer in the benchmarks.

@@ -41,6 +41,7 @@ typedef struct gl_config {
         char *proc_root;
         char *status_socket;
         char *metrics_listen; /* empty disables the endpoint */
+        bool lock_memory;     /* mlockall() at start: keep running when the node thrashes */
     } guard;
     struct {
         /* 0 (bytes or percent) turns a level off. Loading checks throttle > evict > kill when two

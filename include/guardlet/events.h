@@ -32,6 +32,16 @@
 /* Per-request timeout. */
 #define GL_EVENTS_TIMEOUT_MS 15000
 
+/* When the API server is away (no answer, 5xx, 429, 408), an event is sent again later rather than
+ * lost, so that what guardlet did while the API server was down reaches the cluster once it is
+ * back: first after RETRY_MIN, doubling to RETRY_MAX, while the event is at most RETRY_MAX_AGE
+ * old, and for at most RETRY_MAX_PENDING events at once (beyond that a failed event is dropped,
+ * and counted). Repeats of a waiting event fold into its count. */
+#define GL_EVENTS_RETRY_MIN_USEC     (1ull * 1000000ull)
+#define GL_EVENTS_RETRY_MAX_USEC     (30ull * 1000000ull)
+#define GL_EVENTS_RETRY_MAX_AGE_USEC (3600ll * 1000000ll)
+#define GL_EVENTS_RETRY_MAX_PENDING  256u
+
 /* ---------------------------------------------------------------- pure parts */
 
 /* The object an event is about. kind "Pod" (namespace required) or "Node" (namespace ignored:
@@ -104,6 +114,8 @@ typedef struct {
     uint64_t failures;        /* requests that failed (transport error or non-2xx) */
     uint64_t cache_evictions; /* aggregation entries evicted to stay within the bound */
     int last_err;             /* negative errno or HTTP status of the last failure, 0 none */
+    uint64_t retries;         /* requests sent again after the API server was away */
+    uint64_t dropped_retry;   /* events given up: too old, or too many waiting */
 } gl_events_stats;
 
 /*

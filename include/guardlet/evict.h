@@ -21,10 +21,16 @@ typedef enum {
  * under load can be slow, but the guard must learn the outcome while memory is still short. */
 #define GL_EVICT_TIMEOUT_MS 30000
 
-/* Per-pod backoff after an answer other than OK or GONE: starts here, doubles, is capped. Without
- * jitter: only one guard evicts a given pod (its own node's), so there is no herd to spread. */
+/* Per-pod backoff after an answer about the pod (a budget's 429, another 4xx): starts here,
+ * doubles, is capped. Without jitter: only one guard evicts a given pod (its own node's), so there
+ * is no herd to spread. */
 #define GL_EVICT_BACKOFF_MIN_USEC (5ull * 1000000)
 #define GL_EVICT_BACKOFF_MAX_USEC (300ull * 1000000)
+/* Server-wide backoff after an answer about the server (5xx, 408, no answer at all): every pod
+ * waits, because trying the next candidate would only evict a smaller, innocent pod while the
+ * real offender keeps growing. Starts here, doubles, is capped; any other answer resets it. */
+#define GL_EVICT_SERVER_BACKOFF_MIN_USEC (1ull * 1000000)
+#define GL_EVICT_SERVER_BACKOFF_MAX_USEC (30ull * 1000000)
 /* Backoff entries kept at most; beyond this the entry whose wait ended first is forgotten. A node
  * runs a few hundred pods, so this is only reached when entries of deleted pods pile up. */
 #define GL_EVICT_BACKOFF_MAX_ENTRIES 1024
@@ -53,8 +59,8 @@ int gl_evictor_new(gl_kube_client *client, gl_evictor **out);
 int gl_evict(gl_evictor *ev, const char *ns, const char *name, const char *uid,
              int64_t grace_seconds, gl_evict_cb on_result, void *userdata);
 
-/* When (CLOCK_MONOTONIC usec, as gl_now_usec()) the next try for the pod with uid is allowed:
- * now_usec when it may go now. */
+/* When (CLOCK_MONOTONIC usec, as gl_now_usec()) the next try for the pod with uid is allowed,
+ * after both its own and the server-wide backoff: now_usec when it may go now. */
 uint64_t gl_evictor_retry_after(const gl_evictor *ev, const char *uid, uint64_t now_usec);
 
 /* Forgets the backoff of uid (the pod was deleted: its entry would only take room). */

@@ -49,11 +49,40 @@ void gl_guard_set_api(gl_guard *g, const gl_kube_podwatch *podwatch, gl_evictor 
  * the pod, aggregated and rate-limited by events. NULL: none. Not owned. */
 void gl_guard_set_events(gl_guard *g, gl_events *events);
 
+/* API mode: called with each eviction's outcome once the API server has answered (the tick's own
+ * outcome only says the request was sent): done, blocked (d.skip GL_SKIP_BLOCKED) or failed
+ * (error). o is valid during the call. NULL: none. */
+typedef void (*gl_guard_result_cb)(const gl_guard_outcome *o, void *userdata);
+void gl_guard_set_result_cb(gl_guard *g, gl_guard_result_cb cb, void *userdata);
+
+/*
+ * guardlet is stopping: every pod it throttled gets its saved memory.high / cpu.max back and every
+ * pod it froze is thawed, so that no pod stays crippled with nobody watching it (a restarted
+ * guardlet throttles again at its first tick if the pressure is still there). Pods being evicted
+ * or killed are left as they are. Logs one line per pod; returns how many were released.
+ */
+size_t gl_guard_release_all(gl_guard *g, const gl_cgroup_layout *l, const gl_pods *pods);
+
 /* True when a fork bomb was acted on within the last window_usec (for GuardletPIDPressure). */
 bool gl_guard_fork_bomb_recent(const gl_guard *g, uint64_t now_usec, uint64_t window_usec);
 
-/* The most recent outcomes, newest last (a ring of GL_GUARD_HISTORY entries). */
+/* API mode: how long pods stay untouched while the first pod list is in flight (see guard.c). */
+#define GL_GUARD_SYNC_GRACE_USEC (10ull * 1000000)
+
+/* The most recent outcomes: a ring of GL_GUARD_HISTORY entries, oldest first only until it has
+ * wrapped once (use gl_guard_recent_nth() for an ordered view). Returns how many are filled. */
 #define GL_GUARD_HISTORY 64
 size_t gl_guard_recent(const gl_guard *g, const gl_guard_outcome **out);
+
+/* The i-th most recent outcome (0: the newest), or NULL beyond what the ring holds. Valid until
+ * the next tick or eviction answer. */
+const gl_guard_outcome *gl_guard_recent_nth(const gl_guard *g, size_t i);
+
+/* The snapshot the last tick decided on, with its own copies of every string (valid until the
+ * next gl_guard_tick()), or NULL before the first tick. Read-only, for the status socket. */
+const gl_policy_snapshot *gl_guard_last_snapshot(const gl_guard *g);
+
+/* The policy's state as the last tick's gl_policy_decide() left it. Read-only. */
+const gl_policy_state *gl_guard_policy_state(const gl_guard *g);
 
 #endif

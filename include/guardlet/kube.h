@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "guardlet/kubeconfig.h"
+#include "guardlet/kubepods.h"
 
 /* ---------------------------------------------------------------- HTTP client (http.c) */
 
@@ -54,7 +55,9 @@ typedef int (*gl_kube_line_cb)(const char *line, size_t len, void *userdata);
  * Called when a request got 401 and has not been retried yet. The owner reloads its credentials
  * (gl_kube_creds_reload_token() on the creds it passed to gl_kube_client_new) and returns true to
  * have the request sent again, once, with the token now in the creds; false delivers the 401 to
- * on_done. Runs from the loop, outside libcurl.
+ * on_done. Runs from the loop, outside libcurl. A 401 for a request that went out with older
+ * credentials than the client now has (set_creds or a reloaded token since) is sent again without
+ * calling it: a rotation another request noticed first.
  */
 typedef bool (*gl_kube_unauthorized_cb)(gl_kube_client *c, void *userdata);
 
@@ -76,6 +79,15 @@ void gl_kube_client_set_unauthorized_cb(gl_kube_client *c, gl_kube_unauthorized_
                                         void *userdata);
 
 /*
+ * Called once per finished exchange with the API server (a 401 that is retried and its retry are
+ * two), never for a cancelled request: verb is the method, or "WATCH" for a stream; status the
+ * HTTP code, or 0 when no answer arrived (a transport, TLS or size-cap error). Runs from the loop;
+ * it must not start or cancel requests. For metrics.
+ */
+typedef void (*gl_kube_observer_cb)(const char *verb, long status, void *userdata);
+void gl_kube_client_set_observer(gl_kube_client *c, gl_kube_observer_cb cb, void *userdata);
+
+/*
  * Starts a request: method ("GET", "POST", "PATCH", "PUT", "DELETE"), path with query
  * ("/api/v1/pods?fieldSelector=..."; must start with '/'), content_type and body for a request
  * body (body NULL: none; body_len bytes, copied), timeout_ms for the whole exchange (0: none).
@@ -93,6 +105,15 @@ int gl_kube_stream(gl_kube_client *c, const char *path, long timeout_ms, gl_kube
 
 /* Drops a request; on_done is not called. Accepts NULL. */
 void gl_kube_cancel(gl_kube_req *r);
+
+/*
+ * Points the client at new credentials (a rotated client certificate, CA or token read again from
+ * disk). creds is borrowed as in gl_kube_client_new; the old ones may be freed once this returns,
+ * because every request copies what it needs from the creds when its handle is (re)built. Requests
+ * in flight keep their connection; every later request and retry uses creds. Returns 0, or
+ * -EINVAL/-ENOMEM and leaves the client on its old creds.
+ */
+int gl_kube_client_set_creds(gl_kube_client *c, const gl_kube_creds *creds);
 
 /* How many requests are in flight. */
 size_t gl_kube_client_active(const gl_kube_client *c);
@@ -179,6 +200,8 @@ void gl_kube_pod_free(gl_kube_pod *p);
 const char *gl_kube_pod_annotation(const gl_kube_pod *p, const char *key);
 
 const char *gl_kube_qos_name(gl_kube_qos q);
+/* The cgroup view's QoS class for q; false (and *out untouched) for GL_KUBE_QOS_UNKNOWN. */
+bool gl_kube_qos_to_local(gl_kube_qos q, gl_qos *out);
 
 /*
  * Parses a Kubernetes quantity ("128Mi", "1Gi", "500m", "1", "0.5", "1e3", "2k", "1.5G") and
@@ -229,6 +252,14 @@ typedef struct {
     uint64_t reconnects; /* watch restarts after an error or a cut stream */
     bool synced;         /* a list has succeeded (the cache is meaningful) */
     int last_err;        /* negative errno or HTTP status of the last failure, 0 none */
+    /* True from a failed list or watch until a list succeeds or a watch delivers again: the cache
+     * may be stale meanwhile. last_err_msg says what failed ("listing pods: HTTP 500: ...",
+     * "watching pods: Connection refused"); last_malformed_msg why the last skipped item did not
+     * decode. Both stay after recovery, for reports. */
+    bool failing;
+    uint64_t outages; /* times failing went from false to true */
+    char last_err_msg[256];
+    char last_malformed_msg[256];
 } gl_kube_podwatch_stats;
 
 /*

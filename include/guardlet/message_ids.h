@@ -9,6 +9,9 @@
 #define GL_MID_RELOAD_FAILED "1df0d917b4684e56a7155e3536db1a3a"
 #define GL_MID_PRESSURE      "2c442261dc6140309a11a11997bba2b7"
 #define GL_MID_SENSE_FAILED  "59417c4b60004ebfb348bff717c796a9"
+/* API mode: the pod watch stopped working / works again. */
+#define GL_MID_API_LOST "03ba5b87ab494e04805fff3b9dae9768"
+#define GL_MID_API_BACK "8020aa26998d41dc94ba6187f7e5b074"
 
 /* One per action kind (the contract's MESSAGE_ID per action), and one for decisions that were
  * reported but not carried out (protected, rate-limited, dry-run, recovered, ...). */

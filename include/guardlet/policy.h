@@ -60,6 +60,7 @@ typedef enum {
     GL_PROTECT_STATIC = 1 << 3,     /* static or mirror pod */
     GL_PROTECT_SELF = 1 << 4,       /* guardlet's own pod */
     GL_PROTECT_UID = 1 << 5,        /* [Protect] PodUIDs (works in local mode too) */
+    GL_PROTECT_PENDING = 1 << 6,    /* API mode, before the first pod list: not yet known */
 } gl_protect;
 
 /*
@@ -80,6 +81,8 @@ typedef struct {
     bool annotation_protected; /* Annotation "true" */
     bool static_pod;           /* static or mirror pod */
     bool self;                 /* guardlet's own pod */
+    bool metadata_pending;     /* API mode before the first pod list: namespace, priority and
+                                  annotation may protect it, nobody knows yet */
     bool eviction_backoff;     /* the Eviction API cannot take this pod now (a disruption budget
                                   said no, an error is backing off, or its name is unknown) */
 
@@ -218,6 +221,11 @@ void gl_policy_pod_gone(gl_policy_state *state, const char *uid);
 /* Sorts candidates the kubelet's way, refined by runaway evidence; writes indices into order
  * (n entries). Exposed for `guardletctl pods` and tests. */
 void gl_policy_rank(const gl_config *c, const gl_policy_snapshot *snap, size_t *order);
+
+/* The nth (from 0) word for the protections in p, most telling first, as the journal's
+ * GUARDLET_PROTECTED_BY says them ("self", "namespace", "pod-uid", ...); "" for nth 0 of
+ * GL_PROTECT_NONE; NULL past the last. */
+const char *gl_protect_word(gl_protect p, size_t nth);
 
 /* Why a pod is protected, or GL_PROTECT_NONE. */
 gl_protect gl_policy_protected(const gl_config *c, const gl_policy_pod *p);

@@ -7,6 +7,7 @@
 
 #include "guardlet/config.h"
 #include "guardlet/guard.h"
+#include "guardlet/kube.h"
 #include "guardlet/node.h"
 #include "guardlet/pods.h"
 #include "guardlet/pressure.h"
@@ -23,6 +24,8 @@ typedef struct {
     const gl_guard_outcome *decisions;
     size_t n_decisions;
     bool api; /* false in local mode */
+    /* API mode: pod names and QoS from the watch cache (joined by UID); NULL in local mode. */
+    const gl_kube_podwatch *podwatch;
 } gl_report_input;
 
 /* The contract's --once object: node, pods, decisions. Returns a new reference or NULL (ENOMEM). */

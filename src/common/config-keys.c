@@ -143,12 +143,14 @@ static bool abs_path_or_empty_valid(const char *s) {
     return *s == '\0' || abs_path_valid(s);
 }
 
+/* Empty switches the status socket off (guardletctl then cannot inspect the daemon). */
 static bool socket_path_valid(const char *s) {
-    return abs_path_valid(s) && strlen(s) <= SOCKET_PATH_MAX;
+    return !s[0] || (abs_path_valid(s) && strlen(s) <= SOCKET_PATH_MAX);
 }
 
 /* "127.0.0.1:9847", "[::1]:9847", "localhost:9847". An empty host is refused: listening on every
- * address exposes the metrics endpoint to the network, so that must be spelled out ("0.0.0.0"). */
+ * address exposes the metrics endpoint to the network, so that must be spelled out ("0.0.0.0").
+ * Port 0 asks the kernel for a free port (tests; the address is logged). */
 static bool listen_valid(const char *s) {
     const char *colon = strrchr(s, ':');
     char host[256];
@@ -166,7 +168,7 @@ static bool listen_valid(const char *s) {
             return false;
         port = port * 10 + (unsigned)(*p - '0');
     }
-    if (port < 1 || port > 65535)
+    if (port > 65535)
         return false;
 
     host_len = (size_t)(colon - s);
@@ -754,10 +756,14 @@ const gl_config_key gl_config_keys[] = {
            "an absolute path"),
     STRING("Guard", "ProcRoot", guard.proc_root, "/proc", abs_path_valid, "an absolute path"),
     STRING("Guard", "StatusSocket", guard.status_socket, "/run/guardlet/guardlet.sock",
-           socket_path_valid, "an absolute path of at most 107 bytes, the limit of a unix socket"),
+           socket_path_valid,
+           "empty, or an absolute path of at most 107 bytes, the limit of a unix socket"),
     STRING("Guard", "MetricsListen", guard.metrics_listen, "127.0.0.1:9847", listen_valid,
-           "empty, or HOST:PORT with an IP address or host name and a port from 1 to 65535, such "
-           "as 127.0.0.1:9847"),
+           "empty, or HOST:PORT with an IP address or host name and a port from 0 (any free port) "
+           "to 65535, such as 127.0.0.1:9847"),
+    /* Not in the contract's block: guardlet must not stall on its own page faults when the node
+     * thrashes, so it is on unless turned off. */
+    BOOL("Guard", "LockMemory", guard.lock_memory, "yes"),
 
     QUANTITY("Memory", "ThrottleBelow", memory.throttle_below, "15%"),
     QUANTITY("Memory", "EvictBelow", memory.evict_below, "8%"),

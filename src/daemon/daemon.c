@@ -18,14 +18,17 @@
 #include "guardlet/log.h"
 #include "guardlet/message_ids.h"
 #include "guardlet/cgroup.h"
+#include "guardlet/exporter.h"
 #include "guardlet/guard.h"
 #include "guardlet/kubeconfig.h"
+#include "guardlet/memlock.h"
 #include "guardlet/nodestatus.h"
 #include "guardlet/node.h"
 #include "guardlet/pods.h"
 #include "guardlet/pressure.h"
 #include "guardlet/psi_trigger.h"
 #include "guardlet/report.h"
+#include "guardlet/status.h"
 #include "guardlet/version.h"
 
 /* A trigger that fires right after a tick would sample the same averages again; ticks closer than
@@ -39,6 +42,14 @@ enum { TRIGGER_MEMORY, TRIGGER_CPU, TRIGGER_KUBEPODS, TRIGGER_N };
 /* An unexpected pod read error is repeated at most this often, so a broken file cannot flood
  * the journal once per tick. */
 #define POD_ERROR_LOG_EVERY_USEC (60u * 1000000u)
+
+/* Credential files are checked for rotation this often (and at every 401), as client-go re-reads
+ * a service account token every minute. GUARDLET_CREDS_CHECK_SEC shortens it for tests. */
+static double creds_check_sec(void) {
+    const char *e = getenv("GUARDLET_CREDS_CHECK_SEC");
+    double v = e ? strtod(e, NULL) : 0;
+    return v > 0 ? v : 60.0;
+}
 
 struct gl_daemon {
     struct ev_loop *loop;
@@ -56,6 +67,11 @@ struct gl_daemon {
     gl_evictor *evictor;
     gl_nodestatus *nodestatus;
     gl_events *events;
+    ev_timer creds_timer; /* re-reads rotated credential files (API mode) */
+    /* What the last tick saw of the pod watch, so that only changes are logged. */
+    bool api_failing;
+    uint64_t api_failing_since_usec;
+    uint64_t api_outages_seen, api_malformed_seen, api_expired_seen;
     uint64_t pod_error_logged_usec;
     bool kubepods_logged;
 
@@ -77,6 +93,8 @@ struct gl_daemon {
     uint64_t watchdog_usec; /* 0 when systemd's watchdog is off */
     bool ready;
     int exit_code;
+    gl_status_server *status; /* NULL when StatusSocket is empty */
+    gl_exporter *exporter;    /* metrics and /healthz; listens at MetricsListen */
 };
 
 static void triggers_arm_one(gl_daemon *d, int i);
@@ -291,6 +309,43 @@ static void report_node(gl_daemon *d) {
 }
 
 /* One round of sense -> (later: decide -> act). wake says what started it, for the logs. */
+/* Says when the pod watch starts or stops failing, and when the API server sent something that did
+ * not decode or expired our watch: one line per change, never one per retry. */
+static void log_api_health(gl_daemon *d, uint64_t now) {
+    gl_kube_podwatch_stats st;
+    if (!d->podwatch)
+        return;
+    gl_kube_podwatch_get_stats(d->podwatch, &st);
+    /* An outage may have begun and ended between two ticks: it is still worth a line each. */
+    if (st.outages > d->api_outages_seen) {
+        gl_log_field f[] = {{"MESSAGE_ID", GL_MID_API_LOST},
+                            {"GUARDLET_API_ERROR", st.last_err_msg}};
+        gl_log_fields(LOG_WARNING, f, 2,
+                      "API server %s: %s; retrying with backoff, local protection goes on",
+                      d->creds->server, st.last_err_msg);
+        if (!d->api_failing)
+            d->api_failing_since_usec = now;
+        d->api_failing = true;
+    }
+    d->api_outages_seen = st.outages;
+    if (!st.failing && d->api_failing) {
+        char secs[32];
+        snprintf(secs, sizeof(secs), "%.1f", (double)(now - d->api_failing_since_usec) / 1e6);
+        gl_log_field f[] = {{"MESSAGE_ID", GL_MID_API_BACK}, {"GUARDLET_API_DOWN_SEC", secs}};
+        gl_log_fields(LOG_NOTICE, f, 2, "API server %s works again after %s s (%zu pods known)",
+                      d->creds->server, secs, gl_kube_podwatch_count(d->podwatch));
+        d->api_failing = false;
+    }
+    if (st.malformed > d->api_malformed_seen)
+        gl_log_warning("Skipped %llu malformed object%s from the API server (last: %s)",
+                       (unsigned long long)(st.malformed - d->api_malformed_seen),
+                       st.malformed - d->api_malformed_seen == 1 ? "" : "s", st.last_malformed_msg);
+    if (st.expired > d->api_expired_seen)
+        gl_log_info("Pod watch expired (410 Gone): listing the pods again");
+    d->api_malformed_seen = st.malformed;
+    d->api_expired_seen = st.expired;
+}
+
 static void daemon_tick(gl_daemon *d, const char *wake) {
     gl_node_sample s;
     gl_node_pressure_change chg;
@@ -306,6 +361,7 @@ static void daemon_tick(gl_daemon *d, const char *wake) {
                           d->cfg.guard.proc_root, strerror(-r));
         }
         d->sense_failing = true;
+        gl_exporter_sense_failed(d->exporter);
         return;
     }
     if (d->sense_failing)
@@ -327,14 +383,33 @@ static void daemon_tick(gl_daemon *d, const char *wake) {
             gl_log_err("Out of memory while scanning pods; figures may be incomplete");
         log_scan(d, &st);
     }
-    /* Decide and act on this tick's snapshot; every decision is logged inside. */
+    /* Decide and act on this tick's snapshot; every decision is logged inside. The outcomes feed
+     * the metrics. */
+    gl_guard_outcome outcomes[GL_POLICY_MAX_DECISIONS];
+    size_t n_outcomes = 0;
     if (d->guard)
-        gl_guard_tick(d->guard, &d->cfg, &d->layout, &d->sample,
-                      d->layout.kubepods ? d->pods : NULL, true, true, NULL, 0);
+        n_outcomes = gl_guard_tick(d->guard, &d->cfg, &d->layout, &d->sample,
+                                   d->layout.kubepods ? d->pods : NULL, true, true, outcomes,
+                                   GL_POLICY_MAX_DECISIONS);
     report_node(d);
+    log_api_health(d, now);
 
     d->ticks++;
     d->last_tick_done_usec = gl_now_usec();
+    gl_exporter_tick_done(d->exporter, &(gl_exporter_tick){
+                                           .sample = &d->sample,
+                                           .pressure = &d->pressure,
+                                           .pods = d->layout.kubepods ? d->pods : NULL,
+                                           .podwatch = d->podwatch,
+                                           .api_mode = d->kclient != NULL,
+                                           .outcomes = outcomes,
+                                           .n_outcomes = n_outcomes < GL_POLICY_MAX_DECISIONS
+                                                             ? n_outcomes
+                                                             : GL_POLICY_MAX_DECISIONS,
+                                           .started_usec = now,
+                                           .done_usec = d->last_tick_done_usec,
+                                           .interval_usec = d->cfg.guard.interval_usec,
+                                       });
     log_tick(d, wake, &st);
 
     gl_report_input in = report_input(d);
@@ -464,6 +539,25 @@ static void daemon_apply_config(gl_daemon *d) {
     d->tick_timer.repeat = (ev_tstamp)d->cfg.guard.interval_usec / 1e6;
     ev_timer_again(d->loop, &d->tick_timer);
     triggers_arm(d);
+    gl_exporter_listen(d->exporter, d->cfg.guard.metrics_listen);
+}
+
+/* What the status socket shows, gathered per request (status.h). */
+static void status_view(void *userdata, gl_status_view *v) {
+    gl_daemon *d = userdata;
+    *v = (gl_status_view){
+        .node_name = d->node_name,
+        .pool = gl_config_pool_for(&d->cfg, d->sample.capacity_bytes, d->sample.cpus),
+        .config = &d->cfg,
+        .cgroup_version = d->cgroup_version,
+        .podwatch = d->podwatch,
+        .can_evict = d->evictor != NULL,
+        .ticks = d->ticks,
+        .last_tick_usec = d->last_tick_done_usec,
+        .sample = d->have_sample ? &d->sample : NULL,
+        .pressure = &d->pressure,
+        .guard = d->guard,
+    };
 }
 
 static void daemon_reload(gl_daemon *d) {
@@ -495,6 +589,7 @@ static void daemon_reload(gl_daemon *d) {
         gl_config_free(&d->cfg);
         d->cfg = next;
         daemon_apply_config(d);
+        gl_status_server_apply(d->loop, &d->status, d->cfg.guard.status_socket, status_view, d);
         char interval[32];
         gl_format_duration(d->cfg.guard.interval_usec, interval, sizeof(interval));
         gl_log_field f[] = {
@@ -526,6 +621,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
     gl_log_field f[] = {{"MESSAGE_ID", GL_MID_STOPPED}};
     gl_log_fields(LOG_NOTICE, f, 1, "Stopping on %s", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
     sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+    if (d->guard && d->pods)
+        gl_guard_release_all(d->guard, &d->layout, d->pods);
     d->exit_code = GL_EXIT_OK;
     ev_break(loop, EVBREAK_ALL);
 }
@@ -553,7 +650,8 @@ int gl_daemon_new(const gl_options *opts, const gl_config *cfg, gl_daemon **out)
         return -ENOMEM;
     }
     d->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-    if (!d->loop || gl_guard_new(cfg->guard.proc_root, &d->guard) < 0) {
+    if (!d->loop || gl_guard_new(cfg->guard.proc_root, &d->guard) < 0 ||
+        gl_exporter_new(d->loop, &d->exporter) < 0) {
         gl_daemon_free(d);
         return -ENOMEM;
     }
@@ -573,6 +671,8 @@ void gl_daemon_free(gl_daemon *d) {
     if (!d)
         return;
     triggers_free(d);
+    if (d->loop)
+        ev_timer_stop(d->loop, &d->creds_timer);
     if (d->guard) {
         gl_guard_set_api(d->guard, NULL, NULL);
         gl_guard_set_events(d->guard, NULL);
@@ -583,21 +683,75 @@ void gl_daemon_free(gl_daemon *d) {
     gl_kube_podwatch_free(d->podwatch);
     gl_kube_client_free(d->kclient);
     gl_kube_creds_free(d->creds);
+    gl_status_server_free(d->status);
     gl_guard_free(d->guard);
     gl_pods_free(d->pods);
     gl_cgroup_layout_free(&d->layout);
+    gl_exporter_free(d->exporter);
     if (d->loop)
         ev_loop_destroy(d->loop);
     gl_config_free(&d->cfg);
     free(d);
 }
 
+int gl_api_creds_load(const gl_config *c, gl_kube_creds **out, char *err, size_t err_size) {
+    if (c->kubernetes.kubeconfig[0])
+        return gl_kubeconfig_load(c->kubernetes.kubeconfig, NULL, out, err, err_size);
+    if (getenv("KUBERNETES_SERVICE_HOST"))
+        return gl_kube_in_cluster(NULL, out, err, err_size);
+    *out = NULL;
+    return 1;
+}
+
+/*
+ * Credentials rotate on disk: the kubelet renews its client certificate, a projected service
+ * account token is replaced every hour, a CA bundle is updated. When any file the credentials came
+ * from changed, everything is read again and the client moves to the new set; a set that does not
+ * load (a half-written file) is reported and the old one kept. Returns 1 when the client now uses
+ * new credentials, 0 when nothing changed, -1 when the new files could not be used.
+ */
+static int creds_refresh(gl_daemon *d, const char *why) {
+    char err[GL_KUBE_ERR_SIZE];
+    gl_kube_creds *next = NULL;
+
+    if (!d->kclient || !gl_kube_creds_changed(d->creds))
+        return 0;
+    int r = gl_api_creds_load(&d->cfg, &next, err, sizeof(err));
+    if (r == 0 && gl_kube_client_set_creds(d->kclient, next) < 0) {
+        snprintf(err, sizeof(err), "the client could not take them (out of memory?)");
+        r = -1;
+    }
+    if (r < 0) {
+        gl_kube_creds_free(next);
+        gl_log_warning("Credential files changed (%s) but cannot be used: %s; keeping the "
+                       "credentials in use",
+                       why, err);
+        return -1;
+    }
+    gl_kube_creds_free(d->creds);
+    d->creds = next;
+    gl_log_notice("Credential files changed (%s): %s read again, new requests use them", why,
+                  d->creds->source);
+    return 1;
+}
+
+static void on_creds_timer(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    creds_refresh(w->data, "periodic check");
+}
+
 static bool on_unauthorized(gl_kube_client *c, void *userdata) {
     gl_daemon *d = userdata;
     char err[256];
     (void)c;
-    /* Service account tokens rotate: re-read the file and try once more. */
-    int r = gl_kube_creds_reload_token(d->creds, err, sizeof(err));
+    /* A rotated certificate, CA or token file: read everything again and try once more. */
+    int r = creds_refresh(d, "after a 401");
+    if (r != 0)
+        return r > 0;
+    /* A token file rewritten in place within the same second looks unchanged to stat: re-read the
+     * token itself, which is cheap. */
+    r = gl_kube_creds_reload_token(d->creds, err, sizeof(err));
     if (r < 0)
         gl_log_warning("API server said 401 and the token could not be re-read: %s", err);
     return r > 0;
@@ -619,16 +773,12 @@ static void on_pod_change(gl_kube_podwatch *w, gl_kube_pod_change change, const 
 /* Connects to the API server when one is configured. Any failure leaves guardlet in local mode:
  * local protection never waits for, or depends on, the API server. */
 static void api_setup(gl_daemon *d) {
-    char err[512];
-    int r;
+    char err[GL_KUBE_ERR_SIZE];
 
     if (d->opts->no_api)
         return;
-    if (d->cfg.kubernetes.kubeconfig[0])
-        r = gl_kubeconfig_load(d->cfg.kubernetes.kubeconfig, NULL, &d->creds, err, sizeof(err));
-    else if (getenv("KUBERNETES_SERVICE_HOST"))
-        r = gl_kube_in_cluster(NULL, &d->creds, err, sizeof(err));
-    else {
+    int r = gl_api_creds_load(&d->cfg, &d->creds, err, sizeof(err));
+    if (r > 0) {
         gl_log_notice("No kubeconfig and not in a cluster: local mode (no names, no evictions)");
         return;
     }
@@ -649,6 +799,11 @@ static void api_setup(gl_daemon *d) {
         return;
     }
     gl_kube_client_set_unauthorized_cb(d->kclient, on_unauthorized, d);
+    gl_kube_client_set_observer(d->kclient, gl_exporter_api_request, d->exporter);
+    gl_guard_set_result_cb(d->guard, gl_exporter_eviction_result, d->exporter);
+    ev_timer_init(&d->creds_timer, on_creds_timer, creds_check_sec(), creds_check_sec());
+    d->creds_timer.data = d;
+    ev_timer_start(d->loop, &d->creds_timer);
     gl_guard_set_api(d->guard, d->podwatch, d->evictor);
     /* Labels, conditions and events are reports: failing to set them up costs visibility, never
      * protection, so each is optional. */
@@ -701,9 +856,16 @@ int gl_daemon_run(gl_daemon *d) {
     signal(SIGINT, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    /* Before the loop starts allocating: read at start only, a reload does not unlock. */
+    if (d->cfg.guard.lock_memory)
+        gl_memlock_apply();
     ev_signal_start(d->loop, &d->sig_hup);
     ev_signal_start(d->loop, &d->sig_term);
     ev_signal_start(d->loop, &d->sig_int);
+    /* Before anything else runs: a second guardlet on the same node must not start at all. */
+    r = gl_status_server_apply(d->loop, &d->status, d->cfg.guard.status_socket, status_view, d);
+    if (r < 0)
+        return GL_EXIT_MISSING;
     daemon_apply_config(d);
     api_setup(d);
 

@@ -43,8 +43,11 @@ typedef struct {
 
 struct gl_guard {
     gl_events *events;
+    gl_guard_result_cb on_result; /* eviction answers, for metrics */
+    void *on_result_userdata;
     uint64_t fork_bomb_usec; /* last fork-bomb decision carried out, 0 none */
     const gl_kube_podwatch *podwatch;
+    uint64_t api_since_usec; /* when the pod watch was handed over */
     gl_evictor *evictor;
     pending_eviction pending[MAX_PENDING_EVICTIONS];
     gl_policy_state state;
@@ -55,7 +58,22 @@ struct gl_guard {
     uint64_t node_pids_max;
     char self_uid[GL_POD_UID_LEN + 1]; /* empty when guardlet does not run in a pod */
     gl_guard_outcome recent[GL_GUARD_HISTORY];
+    /* The ring's own copies of the strings its decisions borrowed from a snapshot (or from a
+     * finished eviction), which are gone by the time anyone reads the history. */
+    struct {
+        char ns[64];
+        char name[256];
+        char cgroup[1024];
+    } recent_str[GL_GUARD_HISTORY];
     size_t n_recent; /* total ever recorded; the ring holds the last GL_GUARD_HISTORY */
+    /* The last tick's snapshot with its own copies of the strings (the pod view and the watch
+     * cache lend theirs only until the next scan or loop iteration), for the status socket. */
+    bool have_last;
+    gl_policy_snapshot last;
+    gl_policy_pod *last_pods;
+    size_t last_cap;
+    char *last_strings;
+    size_t last_strings_cap;
 };
 
 /* Finds the pod UID in our own /proc/self/cgroup, so that guardlet never picks its own pod. */
@@ -89,10 +107,16 @@ int gl_guard_new(const char *proc_root, gl_guard **out) {
 void gl_guard_set_api(gl_guard *g, const gl_kube_podwatch *podwatch, gl_evictor *evictor) {
     g->podwatch = podwatch;
     g->evictor = evictor;
+    g->api_since_usec = gl_now_usec();
 }
 
 void gl_guard_set_events(gl_guard *g, gl_events *events) {
     g->events = events;
+}
+
+void gl_guard_set_result_cb(gl_guard *g, gl_guard_result_cb cb, void *userdata) {
+    g->on_result = cb;
+    g->on_result_userdata = userdata;
 }
 
 bool gl_guard_fork_bomb_recent(const gl_guard *g, uint64_t now_usec, uint64_t window_usec) {
@@ -139,6 +163,8 @@ void gl_guard_free(gl_guard *g) {
     if (!g)
         return;
     free(g->snap_pods);
+    free(g->last_pods);
+    free(g->last_strings);
     free(g);
 }
 
@@ -152,6 +178,42 @@ static gl_act_saved *saved_for(gl_guard *g, const char *uid, bool create) {
     memset(e, 0, sizeof(*e));
     snprintf(e->uid, sizeof(e->uid), "%s", uid);
     return &e->saved;
+}
+
+size_t gl_guard_release_all(gl_guard *g, const gl_cgroup_layout *l, const gl_pods *pods) {
+    size_t n = 0;
+    for (size_t i = 0; pods && i < g->state.n_pods; i++) {
+        const gl_policy_pod_state *ps = &g->state.pods[i];
+        if (ps->killed || ps->eviction_pending ||
+            !(ps->memory_throttled || ps->cpu_throttled || ps->frozen))
+            continue;
+        const gl_pod *p = gl_pods_find(pods, ps->uid);
+        gl_act_saved *saved = saved_for(g, ps->uid, false);
+        if (!p)
+            continue;
+        int r = saved ? gl_act_restore(l, p->cgroup, saved) : 0;
+        int t = ps->frozen ? gl_act_thaw(l, p->cgroup) : 0;
+        if (t == -EOPNOTSUPP)
+            t = 0;
+        gl_log_field f[] = {
+            {"MESSAGE_ID", GL_MID_RESTORE},
+            {"GUARDLET_ACTION", "restore"},
+            {"GUARDLET_REASON", "guardlet-stopping"},
+            {"GUARDLET_OUTCOME", r < 0 || t < 0 ? "failed" : "done"},
+            {"POD_UID", ps->uid},
+            {"CGROUP_PATH", p->cgroup},
+        };
+        gl_log_fields(r < 0 || t < 0 ? LOG_WARNING : LOG_NOTICE, f, sizeof(f) / sizeof(f[0]),
+                      "guardlet is stopping: released pod %s (%s%s%s)%s%s", ps->uid,
+                      ps->memory_throttled || ps->cpu_throttled ? "limits restored" : "",
+                      (ps->memory_throttled || ps->cpu_throttled) && ps->frozen ? ", " : "",
+                      ps->frozen ? "thawed" : "", r < 0 || t < 0 ? ": " : "",
+                      r < 0   ? strerror(-r)
+                      : t < 0 ? strerror(-t)
+                              : "");
+        n++;
+    }
+    return n;
 }
 
 /* Forgets saved values of pods that ended: their cgroups (and limits) are gone. */
@@ -178,7 +240,26 @@ static bool join_metadata(const gl_guard *g, const gl_config *c, gl_policy_pod *
     pp->cpu_request_millicores = (uint32_t)kp->cpu_request_millicores;
     pp->annotation_protected = ann && strcmp(ann, "true") == 0;
     pp->static_pod = kp->is_static || kp->is_mirror;
+    /* The API server's status.qosClass is the truth; the cgroup path only says where the kubelet
+     * put the pod, which is the same unless a pod was resized or the layout is unusual. */
+    gl_kube_qos_to_local(kp->qos, &pp->qos);
     return true;
+}
+
+/*
+ * API mode, before the first pod list: nobody knows yet which pods a namespace, priority or
+ * annotation protects, so none is acted on. Held only while the list is in flight and for at most
+ * GL_GUARD_SYNC_GRACE_USEC: once it failed (the API server is down, the CA is wrong, ...) or the
+ * grace is over, local-mode rules apply, because local protection never waits on the API server.
+ * After the list, a pod the cache does not know is judged by local-mode rules too (the kubelet
+ * creates a pod's cgroup after the API server bound it here, so the watch has usually told us).
+ */
+static bool metadata_pending(const gl_guard *g, uint64_t now) {
+    gl_kube_podwatch_stats st;
+    if (!g->podwatch)
+        return false;
+    gl_kube_podwatch_get_stats(g->podwatch, &st);
+    return !st.synced && !st.failing && now - g->api_since_usec < GL_GUARD_SYNC_GRACE_USEC;
 }
 
 static int build_snapshot(gl_guard *g, const gl_config *c, const gl_node_sample *s,
@@ -191,6 +272,7 @@ static int build_snapshot(gl_guard *g, const gl_config *c, const gl_node_sample 
         g->snap_pods = v;
         g->snap_cap = n;
     }
+    bool pending = metadata_pending(g, gl_now_usec());
     for (size_t i = 0; i < n; i++) {
         const gl_pod *p = gl_pods_at(pods, i);
         g->snap_pods[i] = (gl_policy_pod){
@@ -212,6 +294,7 @@ static int build_snapshot(gl_guard *g, const gl_config *c, const gl_node_sample 
             .pids_max = p->cur.pids_max,
         };
         bool known = join_metadata(g, c, &g->snap_pods[i]);
+        g->snap_pods[i].metadata_pending = pending && !known;
         /* Without a name there is nothing to evict; a budget's "no" backs off per pod. */
         g->snap_pods[i].eviction_backoff =
             !known || (g->evictor &&
@@ -269,19 +352,7 @@ static int priority_of(const gl_guard_outcome *o) {
 }
 
 static const char *protected_by_name(gl_protect p) {
-    if (p & GL_PROTECT_SELF)
-        return "self";
-    if (p & GL_PROTECT_STATIC)
-        return "static-pod";
-    if (p & GL_PROTECT_NAMESPACE)
-        return "namespace";
-    if (p & GL_PROTECT_PRIORITY)
-        return "priority";
-    if (p & GL_PROTECT_ANNOTATION)
-        return "annotation";
-    if (p & GL_PROTECT_UID)
-        return "pod-uid";
-    return "";
+    return gl_protect_word(p, 0);
 }
 
 static void log_outcome(const gl_guard_outcome *o) {
@@ -356,9 +427,12 @@ static void on_eviction_result(gl_evict_result result, long http_status, const c
     pending_eviction *pe = userdata;
     gl_guard *g = pe->g;
     gl_guard_outcome o = {.d = pe->d, .t_usec = gl_now_usec(), .dry_run = pe->dry_run};
-    char status[16];
+    char status[16], avail[24], ws[24];
 
     snprintf(status, sizeof(status), "%ld", http_status);
+    /* The figures of the decision that sent it, so that this entry also stands on its own. */
+    snprintf(avail, sizeof(avail), "%" PRIu64, pe->d.fig.node_available_bytes);
+    snprintf(ws, sizeof(ws), "%" PRIu64, pe->d.fig.pod_working_set_bytes);
     switch (result) {
     case GL_EVICT_OK:
         o.done = true;
@@ -393,7 +467,10 @@ static void on_eviction_result(gl_evict_result result, long http_status, const c
         {"POD_NAMESPACE", pe->ns},
         {"POD_NAME", pe->name},
         {"POD_UID", pe->d.uid},
+        {"POD_QOS", gl_qos_name(pe->d.qos)},
         {"CGROUP_PATH", pe->cgroup},
+        {"NODE_MEMORY_AVAILABLE_BYTES", avail},
+        {"POD_WORKING_SET_BYTES", ws},
     };
     gl_log_fields(result == GL_EVICT_OK || result == GL_EVICT_GONE ? LOG_NOTICE : LOG_WARNING, f,
                   sizeof(f) / sizeof(f[0]), "Eviction of pod %s/%s %s%s%s", pe->ns, pe->name,
@@ -406,6 +483,8 @@ static void on_eviction_result(gl_evict_result result, long http_status, const c
     if (result == GL_EVICT_OK || result == GL_EVICT_BLOCKED)
         emit_event(g, &o);
     remember(g, &o);
+    if (g->on_result)
+        g->on_result(&o, g->on_result_userdata);
     pe->used = false;
 }
 
@@ -469,8 +548,84 @@ static int carry_out(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
 }
 
 static void remember(gl_guard *g, const gl_guard_outcome *o) {
-    g->recent[g->n_recent % GL_GUARD_HISTORY] = *o;
+    size_t slot = g->n_recent % GL_GUARD_HISTORY;
+    gl_guard_outcome *r = &g->recent[slot];
+
+    *r = *o;
+    if (o->d.ns)
+        r->d.ns = strncpy(g->recent_str[slot].ns, o->d.ns, sizeof(g->recent_str[slot].ns) - 1);
+    if (o->d.name)
+        r->d.name =
+            strncpy(g->recent_str[slot].name, o->d.name, sizeof(g->recent_str[slot].name) - 1);
+    if (o->d.cgroup)
+        r->d.cgroup = strncpy(g->recent_str[slot].cgroup, o->d.cgroup,
+                              sizeof(g->recent_str[slot].cgroup) - 1);
     g->n_recent++;
+}
+
+/* Copies one borrowed string into the arena; NULL stays NULL. */
+static const char *keep_string(char **at, const char *src) {
+    if (!src)
+        return NULL;
+    size_t n = strlen(src) + 1;
+    char *dst = *at;
+    memcpy(dst, src, n);
+    *at += n;
+    return dst;
+}
+
+/* Keeps a copy of snap that stays valid until the next tick. On ENOMEM the previous copy is
+ * dropped rather than left pointing at freed strings. */
+static void keep_snapshot(gl_guard *g, const gl_policy_snapshot *snap) {
+    size_t need = 0;
+
+    g->have_last = false;
+    for (size_t i = 0; i < snap->n_pods; i++) {
+        const gl_policy_pod *p = &snap->pods[i];
+        const char *strs[] = {p->uid, p->ns, p->name, p->cgroup};
+        for (size_t j = 0; j < sizeof(strs) / sizeof(strs[0]); j++)
+            need += strs[j] ? strlen(strs[j]) + 1 : 0;
+    }
+    if (snap->n_pods > g->last_cap) {
+        gl_policy_pod *v = realloc(g->last_pods, snap->n_pods * sizeof(*v));
+        if (!v)
+            return;
+        g->last_pods = v;
+        g->last_cap = snap->n_pods;
+    }
+    if (need > g->last_strings_cap) {
+        char *v = realloc(g->last_strings, need);
+        if (!v)
+            return;
+        g->last_strings = v;
+        g->last_strings_cap = need;
+    }
+    char *at = g->last_strings;
+    for (size_t i = 0; i < snap->n_pods; i++) {
+        gl_policy_pod *p = &g->last_pods[i];
+        *p = snap->pods[i];
+        p->uid = keep_string(&at, p->uid);
+        p->ns = keep_string(&at, p->ns);
+        p->name = keep_string(&at, p->name);
+        p->cgroup = keep_string(&at, p->cgroup);
+    }
+    g->last = *snap;
+    g->last.pods = g->last_pods;
+    g->have_last = true;
+}
+
+const gl_policy_snapshot *gl_guard_last_snapshot(const gl_guard *g) {
+    return g->have_last ? &g->last : NULL;
+}
+
+const gl_policy_state *gl_guard_policy_state(const gl_guard *g) {
+    return &g->state;
+}
+
+const gl_guard_outcome *gl_guard_recent_nth(const gl_guard *g, size_t i) {
+    if (i >= g->n_recent || i >= GL_GUARD_HISTORY)
+        return NULL;
+    return &g->recent[(g->n_recent - 1 - i) % GL_GUARD_HISTORY];
 }
 
 size_t gl_guard_recent(const gl_guard *g, const gl_guard_outcome **out) {
@@ -491,6 +646,7 @@ size_t gl_guard_tick(gl_guard *g, const gl_config *c, const gl_cgroup_layout *l,
     }
     if (pods)
         saved_prune(g, pods);
+    keep_snapshot(g, &snap);
     size_t n = gl_policy_decide(c, &snap, &g->state, decisions, GL_POLICY_MAX_DECISIONS);
     bool dry = c->guard.mode == GL_MODE_DRY_RUN;
 

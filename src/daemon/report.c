@@ -132,9 +132,20 @@ json_t *gl_report_json(const gl_report_input *in) {
                       "working_set_bytes", (json_int_t)t.memory_working_set_bytes, "usage_bytes",
                       (json_int_t)t.memory_current_bytes, "cpu_usage_cores",
                       (double)t.cpu_usage_millicores / 1000.0, "pids", (json_int_t)t.pids_current));
-        for (size_t i = 0; i < gl_pods_count(in->pods); i++)
-            json_array_append_new(pods,
-                                  gl_report_pod_json(gl_pods_at(in->pods, i), s->available_bytes));
+        for (size_t i = 0; i < gl_pods_count(in->pods); i++) {
+            const gl_pod *p = gl_pods_at(in->pods, i);
+            json_t *pj = gl_report_pod_json(p, s->available_bytes);
+            const gl_kube_pod *kp =
+                in->podwatch ? gl_kube_podwatch_find(in->podwatch, p->uid) : NULL;
+            if (pj && kp) {
+                json_object_set_new(pj, "namespace", json_string(kp->namespace_));
+                json_object_set_new(pj, "name", json_string(kp->name));
+                gl_qos q;
+                if (gl_kube_qos_to_local(kp->qos, &q))
+                    json_object_set_new(pj, "qos", json_string(gl_qos_name(q)));
+            }
+            json_array_append_new(pods, pj);
+        }
     }
     json_t *decisions = json_array();
     if (!decisions) {

@@ -588,9 +588,13 @@ static void say_protection(gl_decision *d, gl_protect why) {
         gl_protect bit;
         const char *what;
     } names[] = {
-        {GL_PROTECT_NAMESPACE, "its namespace"},   {GL_PROTECT_PRIORITY, "its priority"},
-        {GL_PROTECT_ANNOTATION, "its annotation"}, {GL_PROTECT_STATIC, "being a static pod"},
-        {GL_PROTECT_SELF, "being guardlet"},       {GL_PROTECT_UID, "PodUIDs"},
+        {GL_PROTECT_NAMESPACE, "its namespace"},
+        {GL_PROTECT_PRIORITY, "its priority"},
+        {GL_PROTECT_ANNOTATION, "its annotation"},
+        {GL_PROTECT_STATIC, "being a static pod"},
+        {GL_PROTECT_SELF, "being guardlet"},
+        {GL_PROTECT_UID, "PodUIDs"},
+        {GL_PROTECT_PENDING, "not being known yet (the API server's first pod list is pending)"},
     };
     bool first = true;
 
@@ -714,9 +718,12 @@ static leak_step leak_step_for(const ctx *x, const gl_policy_pod *p,
             return memory_throttle_bites(p) ? LEAK_THROTTLE : LEAK_NONE;
         /* Local mode with Throttle=no has nothing gentle left; the node memory ladder takes
          * over if the leak ever makes the node short. */
-        return x->evict_possible ? LEAK_EVICT : LEAK_NONE;
+        return x->evict_possible && !p->eviction_backoff ? LEAK_EVICT : LEAK_NONE;
     }
-    if (!x->evict_possible || within(ps->memory_throttled_usec, x->now, x->delay))
+    /* A budget's "no", or an API server that is away, backs the eviction off as on every path:
+     * retrying each tick would only hammer the server and flood the journal. */
+    if (!x->evict_possible || p->eviction_backoff ||
+        within(ps->memory_throttled_usec, x->now, x->delay))
         return LEAK_NONE;
     /* Throttled for another reason, it must pass the whole leak test to count as one. */
     if (ps->memory_throttle_reason == GL_REASON_LEAK ? still_growing(x, p)
@@ -741,7 +748,7 @@ static bool can_throttle_cpu(const ctx *x, const gl_policy_pod *p, const gl_poli
 }
 
 static bool can_evict_for_cpu(const ctx *x, const gl_policy_pod *p, const gl_policy_pod_state *ps) {
-    if (busy(ps))
+    if (busy(ps) || p->eviction_backoff)
         return false;
     /* With throttling on, the pods already throttled are the offenders; without, the offenders
      * are found as for a throttle. */

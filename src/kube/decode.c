@@ -232,6 +232,22 @@ out:
 
 /* ---------------------------------------------------------------- pods */
 
+bool gl_kube_qos_to_local(gl_kube_qos q, gl_qos *out) {
+    switch (q) {
+    case GL_KUBE_QOS_GUARANTEED:
+        *out = GL_QOS_GUARANTEED;
+        return true;
+    case GL_KUBE_QOS_BURSTABLE:
+        *out = GL_QOS_BURSTABLE;
+        return true;
+    case GL_KUBE_QOS_BESTEFFORT:
+        *out = GL_QOS_BESTEFFORT;
+        return true;
+    default:
+        return false;
+    }
+}
+
 const char *gl_kube_qos_name(gl_kube_qos q) {
     switch (q) {
     case GL_KUBE_QOS_GUARANTEED:

@@ -277,6 +277,12 @@ typedef struct {
     gl_kube_req *req;
     agg_op op;
     bool dirty; /* count changed since the request in flight was sent */
+    /* Waiting to be sent again (the API server was away): what to send, and when. */
+    ev_timer retry;
+    ev_tstamp born; /* loop time of the first emit: how long it may keep trying */
+    bool retrying;
+    agg_op retry_op;
+    uint64_t retry_delay_usec;
 } agg_entry;
 
 struct gl_events {
@@ -285,6 +291,7 @@ struct gl_events {
     gl_events_cache *agg;     /* aggregation key -> agg_entry */
     gl_events_cache *buckets; /* object key -> gl_events_bucket */
     size_t in_flight;
+    size_t retrying; /* entries waiting on their retry timer */
     uint64_t seq;
     gl_events_stats stats;
 };
@@ -297,6 +304,10 @@ static void agg_entry_free(void *value) {
         gl_kube_cancel(e->req);
         e->owner->in_flight--;
     }
+    if (e->retrying) {
+        ev_timer_stop(gl_kube_client_loop(e->owner->client), &e->retry);
+        e->owner->retrying--;
+    }
     free(e->key);
     free(e->path);
     free(e->name);
@@ -306,7 +317,7 @@ static void agg_entry_free(void *value) {
 
 static bool agg_entry_pinned(const void *value) {
     const agg_entry *e = value;
-    return e->req != NULL;
+    return e->req != NULL || e->retrying;
 }
 
 int gl_events_new(gl_kube_client *client, const char *host, gl_events **out) {
@@ -408,6 +419,43 @@ static int send_req(agg_entry *e, agg_op op) {
     return 0;
 }
 
+static void on_retry(struct ev_loop *loop, ev_timer *t, int revents) {
+    agg_entry *e = t->data;
+    (void)loop;
+    (void)revents;
+    e->retrying = false;
+    e->owner->retrying--;
+    e->owner->stats.retries++;
+    if (send_req(e, e->retry_op) < 0) {
+        e->owner->stats.failures++;
+        gl_events_cache_remove(e->owner->agg, e->key);
+    }
+}
+
+/* No answer, or one that says "not now" about the server rather than about the event. */
+static bool transient(long status, int err) {
+    return err != 0 || status >= 500 || status == 429 || status == 408;
+}
+
+/* Schedules op to be sent again; false when the event is too old or too many are waiting. */
+static bool schedule_retry(agg_entry *e, agg_op op) {
+    gl_events *ev = e->owner;
+    struct ev_loop *loop = gl_kube_client_loop(ev->client);
+    if ((ev_now(loop) - e->born) * 1e6 > (double)GL_EVENTS_RETRY_MAX_AGE_USEC ||
+        ev->retrying >= GL_EVENTS_RETRY_MAX_PENDING)
+        return false;
+    e->retry_delay_usec = e->retry_delay_usec ? e->retry_delay_usec * 2 : GL_EVENTS_RETRY_MIN_USEC;
+    if (e->retry_delay_usec > GL_EVENTS_RETRY_MAX_USEC)
+        e->retry_delay_usec = GL_EVENTS_RETRY_MAX_USEC;
+    e->retry_op = op;
+    e->retrying = true;
+    ev->retrying++;
+    ev_timer_init(&e->retry, on_retry, (ev_tstamp)e->retry_delay_usec / 1e6, 0.);
+    e->retry.data = e;
+    ev_timer_start(loop, &e->retry);
+    return true;
+}
+
 static void on_done(long status, const char *body, size_t len, int err, const char *errmsg,
                     void *userdata) {
     agg_entry *e = userdata;
@@ -421,6 +469,7 @@ static void on_done(long status, const char *body, size_t len, int err, const ch
     ev->in_flight--;
     int rc;
     if (err == 0 && status >= 200 && status < 300) {
+        e->retry_delay_usec = 0;
         if (op == OP_POST)
             ev->stats.posts++;
         else
@@ -431,9 +480,17 @@ static void on_done(long status, const char *body, size_t len, int err, const ch
     } else if (err == 0 && status == 404 && op == OP_PATCH) {
         /* The Event is gone (expired or deleted): create it again with the count so far. */
         rc = send_req(e, OP_POST);
+    } else if (err == 0 && status == 409 && op == OP_POST) {
+        /* A POST sent again after its answer was lost: the Event is there; bring its count up. */
+        rc = send_req(e, OP_PATCH);
     } else {
         ev->stats.failures++;
         ev->stats.last_err = err ? err : (int)status;
+        if (transient(status, err)) {
+            if (schedule_retry(e, op))
+                return;
+            ev->stats.dropped_retry++;
+        }
         rc = -EIO;
     }
     if (rc < 0) {
@@ -454,6 +511,7 @@ static agg_entry *entry_new(gl_events *ev, const char *key, const gl_events_obje
     if (!e)
         return NULL;
     e->owner = ev;
+    e->born = ev_now(gl_kube_client_loop(ev->client));
     e->count = 1;
     e->first_usec = e->last_usec = now;
     uint64_t stamp = (uint64_t)(now > 0 ? now : 0) * 1000u + (ev->seq++ % 1000u);
@@ -532,7 +590,8 @@ int gl_events_emit(gl_events *ev, const gl_events_object *obj, const char *type,
     }
     int rc = 0;
     agg_entry *e = gl_events_cache_get(ev->agg, key);
-    bool fold = e && e->req;
+    /* In flight or waiting to be sent again: the repeat rides along in the count. */
+    bool fold = e && (e->req || e->retrying);
     bool repeat = e && (fold || now - e->last_usec <= GL_EVENTS_AGGREGATE_WINDOW_USEC);
     if (!fold && ev->in_flight >= GL_EVENTS_MAX_IN_FLIGHT) {
         ev->stats.dropped_busy++;
@@ -560,7 +619,7 @@ int gl_events_emit(gl_events *ev, const gl_events_object *obj, const char *type,
         ev->stats.emitted++;
         ev->stats.aggregated++;
         if (fold) {
-            e->dirty = true;
+            e->dirty = e->req != NULL;
             goto out;
         }
         rc = send_req(e, OP_PATCH);

@@ -46,6 +46,8 @@ struct gl_evictor {
     size_t n_pending;
     backoff *bo;
     size_t n_bo, cap_bo;
+    unsigned server_failures; /* consecutive answers about the server */
+    uint64_t server_next_usec;
 };
 
 const char *gl_evict_result_name(gl_evict_result r) {
@@ -103,7 +105,21 @@ void gl_evictor_forget(gl_evictor *ev, const char *uid) {
 
 uint64_t gl_evictor_retry_after(const gl_evictor *ev, const char *uid, uint64_t now_usec) {
     const backoff *b = (ev && uid) ? bo_find(ev, uid) : NULL;
-    return (b && b->next_usec > now_usec) ? b->next_usec : now_usec;
+    uint64_t t = (b && b->next_usec > now_usec) ? b->next_usec : now_usec;
+    if (ev && ev->server_next_usec > t)
+        t = ev->server_next_usec;
+    return t;
+}
+
+/* One more answer about the server: everyone waits. */
+static void server_fail(gl_evictor *ev, uint64_t now_usec) {
+    uint64_t delay = GL_EVICT_SERVER_BACKOFF_MAX_USEC;
+    ev->server_failures++;
+    if (ev->server_failures <= 6)
+        delay = GL_EVICT_SERVER_BACKOFF_MIN_USEC << (ev->server_failures - 1);
+    if (delay > GL_EVICT_SERVER_BACKOFF_MAX_USEC)
+        delay = GL_EVICT_SERVER_BACKOFF_MAX_USEC;
+    ev->server_next_usec = now_usec + delay;
 }
 
 /* One more failure for uid. Out of memory only loses the backoff (the next try may come
@@ -172,7 +188,7 @@ static void status_message(long status, const char *body, size_t len, char *out,
     if (msg && msg[0] && cause && cause[0])
         snprintf(out, size, "%s (%s)", msg, cause);
     else if (msg && msg[0])
-        snprintf(out, size, "%s", msg);
+        snprintf(out, size, "HTTP %ld: %s", status, msg);
     else if (status < 200 || status > 299)
         snprintf(out, size, "HTTP %ld without a Status message", status);
     json_decref(root);
@@ -205,13 +221,19 @@ static void on_done(long status, const char *body, size_t len, int err, const ch
         status_message(status, body, len, msg, sizeof(msg));
 
     /* The backoff is settled before the callback so that it can already plan the next try. */
+    if (r != GL_EVICT_RETRY) {
+        ev->server_failures = 0;
+        ev->server_next_usec = 0;
+    }
     switch (r) {
     case GL_EVICT_OK:
     case GL_EVICT_GONE: /* nothing more to do for this uid: success resets, gone forgets */
         gl_evictor_forget(ev, p->uid);
         break;
-    case GL_EVICT_BLOCKED:
     case GL_EVICT_RETRY:
+        server_fail(ev, gl_now_usec());
+        break;
+    case GL_EVICT_BLOCKED:
     case GL_EVICT_FAILED:
         bo_fail(ev, p->uid, gl_now_usec());
         break;

@@ -36,6 +36,10 @@ struct gl_kube_req {
     bool added;     /* in the multi handle */
     bool cancelled; /* dropped by the owner: free without a callback */
     bool retried;   /* already sent again after a 401 */
+    /* Which credentials the request went out with: a 401 for a request that went out before a
+     * rotation is retried with the new ones without asking the owner again. */
+    unsigned creds_gen;
+    uint64_t token_hash;
     bool too_big;   /* answer or line over its cap */
     bool stopped;   /* on_line asked to stop */
     bool finishing; /* on_done is running: the handle goes away right after it */
@@ -57,11 +61,14 @@ struct gl_kube_client {
     gl_kube_req *head;
     struct sock_watch *socks; /* every socket watched, so that free() can drop leftovers */
     size_t active;
-    int in_curl;      /* > 0 while inside curl_multi_socket_action */
-    char *base_url;   /* scheme://host:port[/prefix] as requests are addressed */
-    char *connect_to; /* CURLOPT_CONNECT_TO entry for tls_server_name, or NULL */
+    int in_curl;        /* > 0 while inside curl_multi_socket_action */
+    char *base_url;     /* scheme://host:port[/prefix] as requests are addressed */
+    char *connect_to;   /* CURLOPT_CONNECT_TO entry for tls_server_name, or NULL */
+    unsigned creds_gen; /* bumped by gl_kube_client_set_creds */
     gl_kube_unauthorized_cb on_unauthorized;
     void *unauthorized_userdata;
+    gl_kube_observer_cb on_observe; /* every finished exchange, for metrics */
+    void *observe_userdata;
 };
 
 /* One socket libcurl asked us to watch. */
@@ -261,8 +268,18 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp) {
     return n;
 }
 
+/* FNV-1a: tells tokens apart without keeping a copy of a secret. */
+static uint64_t token_hash(const char *t) {
+    uint64_t h = 1469598103934665603ull;
+    for (; t && *t; t++)
+        h = (h ^ (unsigned char)*t) * 1099511628211ull;
+    return h;
+}
+
 static int set_auth_header(gl_kube_req *r) {
     const gl_kube_creds *cr = r->client->creds;
+    r->creds_gen = r->client->creds_gen;
+    r->token_hash = token_hash(cr->token);
     struct curl_slist *h = NULL, *t;
     char *line = NULL;
     curl_slist_free_all(r->headers);
@@ -495,6 +512,11 @@ static int curl_err_to_errno(CURLcode cc) {
     }
 }
 
+static void observe(gl_kube_client *c, const gl_kube_req *r, long status) {
+    if (c->on_observe)
+        c->on_observe(r->streaming ? "WATCH" : r->method, status, c->observe_userdata);
+}
+
 /* One transfer finished: retry after a 401 if the owner wants, else call back and free. */
 static void req_finish(gl_kube_req *r, CURLcode cc) {
     gl_kube_client *c = r->client;
@@ -513,8 +535,10 @@ static void req_finish(gl_kube_req *r, CURLcode cc) {
         err = -ECANCELED;
     else if (cc != CURLE_OK)
         err = curl_err_to_errno(cc);
-    if (err == 0 && status == 401 && !r->retried && c->on_unauthorized &&
-        c->on_unauthorized(c, c->unauthorized_userdata)) {
+    observe(c, r, err ? 0 : status);
+    bool stale = r->creds_gen != c->creds_gen || r->token_hash != token_hash(c->creds->token);
+    if (err == 0 && status == 401 && !r->retried &&
+        (stale || (c->on_unauthorized && c->on_unauthorized(c, c->unauthorized_userdata)))) {
         r->retried = true;
         if (req_setup(r) == 0) {
             arm_kick(c);
@@ -569,6 +593,7 @@ static void sync_requests(gl_kube_client *c) {
             if (curl_multi_add_handle(c->multi, r->easy) == CURLM_OK) {
                 r->added = true;
             } else {
+                observe(c, r, 0);
                 r->on_done(0, "", 0, -EIO, "libcurl refused the request", r->userdata);
                 req_unlink_free(r);
             }
@@ -686,6 +711,33 @@ void gl_kube_client_set_unauthorized_cb(gl_kube_client *c, gl_kube_unauthorized_
                                         void *userdata) {
     c->on_unauthorized = cb;
     c->unauthorized_userdata = userdata;
+}
+
+int gl_kube_client_set_creds(gl_kube_client *c, const gl_kube_creds *creds) {
+    if (!c || !creds || !creds->server)
+        return -EINVAL;
+    const gl_kube_creds *old = c->creds;
+    char *old_base = c->base_url, *old_connect = c->connect_to;
+    c->creds = creds;
+    c->base_url = c->connect_to = NULL;
+    int r = build_addresses(c);
+    if (r < 0) {
+        free(c->base_url);
+        free(c->connect_to);
+        c->creds = old;
+        c->base_url = old_base;
+        c->connect_to = old_connect;
+        return r;
+    }
+    free(old_base);
+    free(old_connect);
+    c->creds_gen++;
+    return 0;
+}
+
+void gl_kube_client_set_observer(gl_kube_client *c, gl_kube_observer_cb cb, void *userdata) {
+    c->on_observe = cb;
+    c->observe_userdata = userdata;
 }
 
 size_t gl_kube_client_active(const gl_kube_client *c) {

@@ -10,6 +10,7 @@
 #include "guardlet/kube.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,33 @@ struct gl_kube_podwatch {
 
 static void do_list(gl_kube_podwatch *w);
 static void do_watch(gl_kube_podwatch *w);
+
+/* Records a failure for the owner's reports (see gl_kube_podwatch_stats). */
+__attribute__((format(printf, 3, 4))) static void note_failure(gl_kube_podwatch *w, int code,
+                                                               const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->stats.last_err_msg, sizeof(w->stats.last_err_msg), fmt, ap);
+    va_end(ap);
+    w->stats.last_err = code;
+    if (!w->stats.failing)
+        w->stats.outages++;
+    w->stats.failing = true;
+}
+
+/* What a failed request amounts to: libcurl's message, or the HTTP status and the Status
+ * object's message when the server sent one. */
+static void describe_answer(char *buf, size_t size, long status, const char *body, size_t len,
+                            int err, const char *errmsg) {
+    if (err) {
+        snprintf(buf, size, "%s", errmsg && errmsg[0] ? errmsg : strerror(-err));
+        return;
+    }
+    json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *msg = json_string_value(json_object_get(root, "message"));
+    snprintf(buf, size, "HTTP %ld%s%.160s", status, msg ? ": " : "", msg ? msg : "");
+    json_decref(root);
+}
 
 static ssize_t find_index(const gl_kube_podwatch *w, const char *uid) {
     for (size_t i = 0; i < w->n; i++)
@@ -152,6 +180,8 @@ static int take_list(gl_kube_podwatch *w, const char *body, size_t len) {
          * right, so the later one wins as it would in an event stream. */
         if (d < 0) {
             w->stats.malformed++;
+            snprintf(w->stats.last_malformed_msg, sizeof(w->stats.last_malformed_msg),
+                     "pod in a list: %.200s", err);
             continue;
         }
         ssize_t dup = -1;
@@ -183,21 +213,26 @@ out:
 static void on_list_done(long status, const char *body, size_t len, int err, const char *errmsg,
                          void *userdata) {
     gl_kube_podwatch *w = userdata;
-    (void)errmsg;
+    char why[200];
     w->req = NULL;
     int r = err;
     if (r == 0 && status != 200)
         r = (int)status;
-    if (r == 0)
-        r = take_list(w, body, len);
+    if (r != 0) {
+        describe_answer(why, sizeof(why), status, body, len, err, errmsg);
+        note_failure(w, r, "listing pods: %s", why);
+    } else if ((r = take_list(w, body, len)) != 0) {
+        note_failure(w, r, "listing pods: the answer is not a PodList (%s)",
+                     r == -ENOMEM ? "out of memory" : "malformed JSON or no items/resourceVersion");
+    }
     if (r != 0) {
         w->stats.list_failures++;
-        w->stats.last_err = r;
         schedule_retry(w, true);
         return;
     }
     w->stats.lists++;
     w->stats.synced = true;
+    w->stats.failing = false;
     w->backoff_sec = GL_KUBE_BACKOFF_MIN_SEC;
     w->cb(w, GL_KUBE_POD_SYNCED, NULL, w->userdata);
     do_watch(w);
@@ -207,7 +242,7 @@ static void do_list(gl_kube_podwatch *w) {
     char *path = NULL;
     w->relist_needed = false;
     if (asprintf(&path, "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", w->node) < 0) {
-        w->stats.last_err = -ENOMEM;
+        note_failure(w, -ENOMEM, "listing pods: out of memory");
         schedule_retry(w, true);
         return;
     }
@@ -215,7 +250,7 @@ static void do_list(gl_kube_podwatch *w) {
                             &w->req);
     free(path);
     if (r < 0) {
-        w->stats.last_err = r;
+        note_failure(w, r, "listing pods: cannot start the request: %s", strerror(-r));
         schedule_retry(w, true);
         return;
     }
@@ -229,6 +264,8 @@ static void apply_event(gl_kube_podwatch *w, const gl_kube_watch_event *ev) {
     char err[256];
     if (gl_kube_pod_decode(ev->object, &p, err, sizeof(err)) < 0) {
         w->stats.malformed++;
+        snprintf(w->stats.last_malformed_msg, sizeof(w->stats.last_malformed_msg),
+                 "pod in a watch event: %.200s", err);
         return;
     }
     ssize_t i = find_index(w, p->uid);
@@ -273,12 +310,17 @@ static int on_watch_line(const char *line, size_t len, void *userdata) {
     char err[256];
     if (gl_kube_watch_event_decode(line, len, &ev, err, sizeof(err)) < 0) {
         w->stats.malformed++;
+        snprintf(w->stats.last_malformed_msg, sizeof(w->stats.last_malformed_msg),
+                 "watch line: %.200s", err);
         return 0;
     }
     w->watch_had_event = true;
+    w->stats.failing = false;
     switch (ev.type) {
     case GL_KUBE_EVENT_ERROR:
-        w->stats.last_err = ev.error_code ? (int)ev.error_code : -EPROTO;
+        note_failure(w, ev.error_code ? (int)ev.error_code : -EPROTO,
+                     "watching pods: ERROR event, code %ld%s", (long)ev.error_code,
+                     ev.expired ? " (resourceVersion expired)" : "");
         if (ev.expired) {
             w->stats.expired++;
             w->relist_needed = true;
@@ -303,9 +345,7 @@ static int on_watch_line(const char *line, size_t len, void *userdata) {
 static void on_watch_done(long status, const char *body, size_t len, int err, const char *errmsg,
                           void *userdata) {
     gl_kube_podwatch *w = userdata;
-    (void)body;
-    (void)len;
-    (void)errmsg;
+    char why[200];
     w->req = NULL;
     if (w->relist_needed || status == 410) {
         if (status == 410)
@@ -324,7 +364,12 @@ static void on_watch_done(long status, const char *body, size_t len, int err, co
     if (w->watch_had_event)
         w->backoff_sec = GL_KUBE_BACKOFF_MIN_SEC;
     w->stats.reconnects++;
-    w->stats.last_err = err ? err : (int)status;
+    if (clean)
+        snprintf(why, sizeof(why), "the server ended the watch after %.1f s without an event",
+                 ev_now(w->loop) - w->watch_started);
+    else
+        describe_answer(why, sizeof(why), status, body, len, err, errmsg);
+    note_failure(w, err ? err : (int)status, "watching pods: %s", why);
     schedule_retry(w, false);
 }
 
@@ -354,7 +399,7 @@ static void do_watch(gl_kube_podwatch *w) {
                         "&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
                         w->node, rv, GL_KUBE_WATCH_TIMEOUT_SEC) < 0) {
         free(rv);
-        w->stats.last_err = -ENOMEM;
+        note_failure(w, -ENOMEM, "watching pods: out of memory");
         schedule_retry(w, false);
         return;
     }
@@ -363,7 +408,7 @@ static void do_watch(gl_kube_podwatch *w) {
                            w, &w->req);
     free(path);
     if (r < 0) {
-        w->stats.last_err = r;
+        note_failure(w, r, "watching pods: cannot start the request: %s", strerror(-r));
         schedule_retry(w, false);
         return;
     }

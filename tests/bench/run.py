@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""run.py: `make bench`: the pod scan's cost per pod per tick, and the daemon's CPU and RSS on real cgroups."""
+"""run.py: `make bench`: the pod scan's cost per pod per tick, the daemon's CPU and RSS on real cgroups, and the cost of a /metrics scrape."""
 import argparse
 import os
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from realcg import RealTree, unavailable_reason  # noqa: E402
+from cgfixture import CgroupFixture, Figures, pod_uid  # noqa: E402
 
 
 
@@ -54,6 +59,47 @@ def daemon_run(guardlet, root, pods, seconds, interval="1s"):
     return per_tick, per_tick / pods if pods else float("nan"), rss, hwm
 
 
+def scrape_cost(guardlet, pods, scrapes=200, idle_seconds=5):
+    """Scrapes /metrics of a daemon watching `pods` fixture pods. Returns (bytes, median and p95
+    wall ms per scrape as the client sees it, daemon CPU us per scrape beyond its ticks)."""
+    with tempfile.TemporaryDirectory() as tmp, CgroupFixture("v2-systemd", parent=tmp) as cg:
+        for n in range(pods):
+            cg.add_pod(pod_uid(n + 1), ("guaranteed", "burstable", "besteffort")[n % 3],
+                       Figures.example(n))
+        conf = os.path.join(tmp, "guardlet.conf")
+        with open(conf, "w") as f:
+            f.write(f"[Guard]\nInterval=1s\nMetricsListen=127.0.0.1:0\nStatusSocket={tmp}/s.sock\n")
+        p = subprocess.Popen([guardlet, "-c", conf, "--no-api", "--dry-run", "--log-target", "stderr",
+                              "--log-level", "notice", "--cgroup-root", cg.root],
+                             stderr=subprocess.PIPE, text=True)
+        base = None
+        try:
+            for line in p.stderr:
+                m = re.search(r"Metrics on (http://\S+)/metrics", line)
+                if m:
+                    base = m.group(1)
+                    break
+            # Keep reading stderr so the daemon never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+            time.sleep(3)  # the first scans open every pod's descriptors
+            c0, t0 = proc_cpu_seconds(p.pid), time.monotonic()
+            time.sleep(idle_seconds)
+            idle_rate = (proc_cpu_seconds(p.pid) - c0) / (time.monotonic() - t0)
+            walls = []
+            c0, t0 = proc_cpu_seconds(p.pid), time.monotonic()
+            for _ in range(scrapes):
+                w0 = time.perf_counter()
+                with urllib.request.urlopen(base + "/metrics", timeout=30) as r:
+                    body = r.read()
+                walls.append((time.perf_counter() - w0) * 1e3)
+            cpu = proc_cpu_seconds(p.pid) - c0 - idle_rate * (time.monotonic() - t0)
+        finally:
+            p.terminate()
+            p.wait(10)
+    walls.sort()
+    return len(body), statistics.median(walls), walls[int(len(walls) * 0.95)], cpu / scrapes * 1e6
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--builddir", default="build")
@@ -75,6 +121,14 @@ def main():
     if reason:
         print(f"\nreal cgroups skipped: {reason}")
 
+    print("\n## A /metrics scrape (fixture pods, local mode; client is Python's urllib on the same machine)\n")
+    print("| pods | bytes | wall ms median | wall ms p95 | daemon CPU us/scrape |")
+    print("|---|---|---|---|---|")
+    for n in (0, 100, 1000):
+        size, med, p95, cpu = scrape_cost(guardlet, n)
+        print(f"| {n} | {size} | {med:.2f} | {p95:.2f} | {cpu:.0f} |")
+    sys.stdout.flush()
+
     print(f"\n## The daemon (Interval=1s, {a.seconds}s of steady state, dry-run, local mode)\n")
     print("| pods on the node | CPU us/tick | CPU us/pod/tick | RSS KiB | peak RSS KiB |")
     print("|---|---|---|---|---|")
@@ -84,6 +138,7 @@ def main():
             f.write("cpu memory\n")
         t, pp, rss, hwm = daemon_run(guardlet, empty, 0, a.seconds)
         print(f"| 0 (node only) | {t:.0f} | - | {rss} | {hwm} |")
+
     if reason:
         print(f"\nreal-cgroup daemon runs skipped: {reason}")
         return 0

@@ -2,6 +2,7 @@
 and flip faults. Every call needs "Authorization: Bearer <admin token>" (STATE_DIR/admin-token).
 
   GET    /_fake/requests | /_fake/evictions | /_fake/faults       what happened / what is set
+  GET    /_fake/rbac         RBAC mode: {"seen": [[group, resource, verb]...], "denied": [...], "unused": [...]}
   DELETE /_fake/requests                                           forget recorded requests and evictions
   POST   /_fake/objects      body: an object, a JSON list or a v1 List  create or replace (watchers see it)
   DELETE /_fake/objects/<resource>/<namespace or _>/<name>
@@ -19,6 +20,7 @@ import json
 import threading
 import time
 
+import fakerbac
 from fakestore import APIError
 
 
@@ -52,6 +54,13 @@ def _route(method, path, api, data):
     if method == "GET" and what in ("requests", "evictions"):
         with api.lock:
             return 200, list(getattr(api, what)), None
+    if method == "GET" and what == "rbac":
+        if api.rbac is None:
+            raise APIError(404, "fakeapi: not in RBAC mode (start with rbac= or --rbac)")
+        with api.rbac.lock:
+            seen, denied = sorted(map(list, api.rbac.seen)), list(api.rbac.denied)
+        unused = sorted(map(list, fakerbac.granted(api.rbac.rules) - api.rbac.used()))
+        return 200, {"seen": seen, "denied": denied, "unused": unused}, None
     if method == "GET" and what == "faults":
         with api.lock:
             return 200, dict(api.faults.describe(), tokens=len(api.tokens), up=api.is_up), None

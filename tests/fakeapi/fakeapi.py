@@ -25,6 +25,7 @@ import time
 # Sibling modules have distinct names (fake*) so they cannot clash with other tests' modules.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakeadmin  # noqa: E402
+import fakerbac  # noqa: E402
 import faketls  # noqa: E402
 from fakehttp import HTTPServer  # noqa: E402
 from fakestore import APIError, Store, make_node, make_pod  # noqa: E402,F401 (make_* re-exported for tests)
@@ -60,11 +61,14 @@ def _prefix_match(prefix, method, path, want_method):
 class FakeAPIServer:
     def __init__(self, state_dir, tls=True, tokens=None, admin_token=None, client_certs="optional", port=0,
                  bookmark_interval=1.0, max_seconds=None, client_cn="fakeapi-client", tables=True, anonymous=None,
-                 verbose=False):
+                 verbose=False, rbac=None):
         """tokens: list of accepted bearer tokens (user "token-user-N") or dict token -> user; default one random.
         client_certs: "optional" | "required" | "none" (TLS only; the certificate's CN is the user).
         anonymous: accept requests without credentials as system:anonymous; default only for plain HTTP,
-        because kubectl sends no token over http://. A wrong token is a 401 either way, as in the real one."""
+        because kubectl sends no token over http://. A wrong token is a 401 either way, as in the real one.
+        rbac: None (default: every authenticated request is allowed), or a ClusterRole (parsed YAML/JSON, a
+        list holding one, or a list of rules): resource requests no rule allows get 403 Forbidden, and
+        api.rbac records every (group, resource, verb) seen (see fakerbac.py)."""
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, exist_ok=True)
         self.tls, self.client_certs, self.client_cn = tls, client_certs, client_cn
@@ -76,11 +80,15 @@ class FakeAPIServer:
         self.tables, self.verbose = tables, verbose
         self.anonymous = (not tls) if anonymous is None else anonymous
         self.eviction_delete_delay = 0.0  # >0: evicted pods get deletionTimestamp, then vanish after this
+        # A set of CNs: a client certificate with another CN is a 401, like a revoked or expired
+        # certificate that the CA still signed (tests of certificate rotation). None: any CN.
+        self.accepted_cns = None
         self.lock = threading.RLock()
         self.store = Store()
         for ns in DEFAULT_NAMESPACES:
             self.store.create("namespaces", {"metadata": {"name": ns}})
         self.faults = Faults()
+        self.rbac = fakerbac.RBAC(rbac) if rbac is not None else None
         self.requests, self.evictions, self.budgets = [], [], []
         self.ssl_context = None
         self._httpd = self._thread = self._timer = None
@@ -348,6 +356,10 @@ class FakeAPIServer:
                 for rdn in cert.get("subject", ()):
                     for k, v in rdn:
                         if k == "commonName":
+                            with self.lock:
+                                ok = self.accepted_cns is None or v in self.accepted_cns
+                            if not ok:
+                                raise APIError(401, "Unauthorized")
                             return v
         auth = handler.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
@@ -398,11 +410,22 @@ def main(argv=None):
     ap.add_argument("--node", action="append", default=[], help="seed a kubelet-like node with this name")
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
     ap.add_argument("--max-seconds", type=float, default=600, help="stop by itself after this long")
+    ap.add_argument("--rbac", metavar="FILE", help="enforce this ClusterRole (JSON; YAML when python3-yaml is "
+                    "installed): requests no rule allows get 403; GET /_fake/rbac tells what was seen")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each request to stderr")
     a = ap.parse_args(argv)
+    rbac = None
+    if a.rbac:
+        with open(a.rbac) as f:
+            text = f.read()
+        try:
+            rbac = json.loads(text)
+        except ValueError:
+            import yaml  # only for YAML roles
+            rbac = [d for d in yaml.safe_load_all(text) if d is not None]
     api = FakeAPIServer(a.state_dir, tls=not a.plain, tokens=a.token, admin_token=a.admin_token,
                         client_certs=a.client_certs, client_cn=a.client_cn, port=a.port,
-                        bookmark_interval=a.bookmark_interval, verbose=a.verbose)
+                        bookmark_interval=a.bookmark_interval, verbose=a.verbose, rbac=rbac)
     for n in a.node:
         api.add_node(n)
     for path in a.seed:

@@ -314,11 +314,16 @@ def route(api, h, method, path, query, body):
     full = resource + (f"/{sub}" if sub else "")
     with api.lock:
         forbidden = (verb, full) in api.faults.forbidden
+    # RBAC mode: the core group ("") is the only one served; the request's name matters for resourceNames.
+    if api.rbac is not None and not api.rbac.check(h.user, "", resource, sub, verb, ns, name):
+        forbidden = True
     if forbidden:
-        what = f'{full} "{name}"' if name else full
+        # As errors.NewForbidden words it: the resource without its subresource before "is forbidden".
+        what = f'{resource} "{name}"' if name else resource
         where = f' in the namespace "{ns}"' if ns else " at the cluster scope"
+        details = {"kind": resource, **({"name": name} if name else {})}
         raise APIError(403, f'{what} is forbidden: User "{h.user}" cannot {verb} resource "{full}" in API group '
-                            f'""{where}')
+                            f'""{where}', details=details)
     if verb in ("list", "watch"):
         fields = parse_field_selector(resource, query.get("fieldSelector"))
         labels = parse_label_selector(query.get("labelSelector"))

@@ -120,14 +120,40 @@ class NotifySocket:
         self.sock.close()
 
 
+def private_status_socket(args):
+    """Options giving a daemon its own status socket in a temp folder, unless the test chose one
+    (in args or in its -c config): with the default /run/guardlet/guardlet.sock, a second daemon
+    running at the same time (another test, a colleague's run) would refuse to start. Returns
+    (extra args, folder to remove or None)."""
+    if any("StatusSocket" in a for a in args):
+        return [], None
+    for opt in ("-c", "--config"):
+        if opt in args[:-1]:
+            try:
+                with open(args[args.index(opt) + 1]) as f:
+                    if "StatusSocket" in f.read():
+                        return [], None
+            except OSError:
+                pass
+    folder = tempfile.mkdtemp(prefix="guardlet-sock-")
+    return ["--set", f"Guard.StatusSocket={folder}/guardlet.sock"], folder
+
+
 class Daemon:
     """The real guardlet, its stderr parsed as JSON log lines as they arrive."""
 
-    def __init__(self, args, env=None, prefix=None, ignore_sigint=False):
+    def __init__(self, args, env=None, prefix=None, ignore_sigint=False, metrics=False):
         self.entries = []  # (monotonic arrival, dict or {"RAW": line})
         self.lock = threading.Lock()
         full_env = dict(os.environ)
         full_env.update(env or {})
+        # The default MetricsListen (127.0.0.1:9847) is one port for every daemon on the machine:
+        # tests that do not test metrics switch the endpoint off, so that daemons running side by
+        # side never fail to bind (an error in their logs). metrics=True leaves it to the test.
+        if not metrics:
+            args = args + ["--set", "Guard.MetricsListen="]
+        extra, self.socket_dir = private_status_socket(args)
+        args = args + extra
         cmd = (prefix or []) + WRAPPER + [GUARDLET, "--log-target", "stderr", "--log-format",
                                           "json", "--log-level", "debug"] + args
         # A shell's background job inherits SIGINT ignored; tests can reproduce that.
@@ -167,7 +193,8 @@ class Daemon:
                 time.sleep(0.1)
                 break
             time.sleep(0.05)
-        tail = "\n".join(json.dumps(e) for e in self.logs()[-15:])
+        # Ticks say little about why a wait failed: show the last other entries.
+        tail = "\n".join(json.dumps(e) for e in [e for e in self.logs() if not is_tick(e)][-15:])
         raise AssertionError(f"no log entry matched within {timeout * SLOW:.0f}s "
                              f"(exit {self.proc.poll()}); last entries:\n{tail}")
 
@@ -192,6 +219,8 @@ class Daemon:
         for f in (self.proc.stdout, self.proc.stderr):
             if f:
                 f.close()
+        if self.socket_dir:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
 def is_tick(e):

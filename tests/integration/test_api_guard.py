@@ -3,55 +3,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 
-from cgfixture import CgroupFixture, Figures, MiB, pod_uid
-from harness import GiB, ProcFixture, TempDirTest, write
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fakeapi"))
-import fakeapi  # noqa: E402
-
-NODE = "node-a"
+from apiguard import NODE, ApiGuardBase
+from cgfixture import Figures, MiB, pod_uid
+from harness import GiB
 
 
-class ApiGuardTest(TempDirTest):
-    def setUp(self):
-        super().setUp()
-        self.api = fakeapi.FakeAPIServer(tempfile.mkdtemp(dir=self.tmp), tls=False, max_seconds=120).start()
-        self.addCleanup(self.api.stop)
-        self.api.add_node(NODE)
-        self.proc_root = os.path.join(self.tmp, "proc")
-        self.proc = ProcFixture(self.proc_root, cpus=4)
-        # 5% available of 8 GiB: below EvictBelow (8%), above KillBelow (3%).
-        self.proc.set_memory(total=8 * GiB, free=400 * MiB, inactive_file=10 * MiB)
-        self.cg = CgroupFixture("v2-systemd", parent=self.tmp)
-        self.addCleanup(self.cg.cleanup)
-        self.big, self.second = pod_uid(1), pod_uid(2)
-        for uid, name, ws in ((self.big, "big", 3 * GiB), (self.second, "second", 2 * GiB)):
-            self.cg.add_pod(uid, "burstable", Figures(memory_current=ws, memory_max=None, inactive_file=0))
-            self.cg.write(uid, "cgroup.kill", "")
-            self.api.add_pod(name, "shop", node=NODE, uid=uid, labels={"app": name})
-        self.conf = os.path.join(self.tmp, "guardlet.conf")
-        write(self.conf, "[Guard]\nInterval=200ms\n[Actions]\nPostActionDelay=1s\nEvictGracePeriod=7s\n"
-                         "EmergencyAfter=1min\n[Runaway]\nLeakWindow=2s\n"
-                         "[Memory]\nPressureDuration=1s\n[CPU]\nPressureDuration=1s\n")
-
-    def start_guard(self):
-        return self.start(["-c", self.conf, "--kubeconfig", self.api.kubeconfig, "--node-name", NODE,
-                           "--proc-root", self.proc_root, "--cgroup-root", self.cg.root])
-
-    def wait_evictions(self, n, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.api.lock:
-                done = [e for e in self.api.evictions if e.get("code") is not None]
-            if len(done) >= n:
-                return done
-            time.sleep(0.05)
-        self.fail(f"expected {n} evictions, the fake saw {self.api.evictions}")
-
+class ApiGuardTest(ApiGuardBase):
     def test_eviction_with_uid_precondition(self):
         d = self.start_guard()
         d.wait_for(lambda e: "API mode" in e.get("MESSAGE", ""), timeout=10)
@@ -66,6 +25,10 @@ class ApiGuardTest(TempDirTest):
         self.assertEqual(sent["GUARDLET_REASON"], "memory-low")
         _, res = d.wait_for(lambda e: e.get("GUARDLET_EVICTION_RESULT") == "ok")
         self.assertEqual(res["POD_UID"], self.big)
+        # The answer's entry carries the contract's fields too, so a query for it alone says enough.
+        self.assertEqual(res["POD_QOS"], "burstable")
+        self.assertEqual(res["NODE_MEMORY_AVAILABLE_BYTES"], sent["NODE_MEMORY_AVAILABLE_BYTES"])
+        self.assertEqual(res["POD_WORKING_SET_BYTES"], sent["POD_WORKING_SET_BYTES"])
         with open(os.path.join(self.cg.root, self.cg.pods[self.big].cgroup, "cgroup.kill")) as f:
             self.assertEqual(f.read(), "", "evicted through the API, not killed locally")
         # What the cluster sees: an event on the pod, the pool label and our condition beside
@@ -127,7 +90,102 @@ class ApiGuardTest(TempDirTest):
         # Below KillBelow: the local floor must act without the API server.
         self.proc.set_memory(total=8 * GiB, free=100 * MiB, inactive_file=10 * MiB)
         d = self.start_guard()
-        _, k = d.wait_for(lambda e: e.get("GUARDLET_ACTION") == "kill", timeout=10)
+        # (The very first tick may pass the pods over while the first list is still in flight.)
+        _, k = d.wait_for(lambda e: e.get("GUARDLET_ACTION") == "kill" and e.get("GUARDLET_OUTCOME") == "done",
+                          timeout=10)
         self.assertEqual(k["POD_UID"], self.big)
-        self.assertEqual(k["GUARDLET_OUTCOME"], "done")
+        self.assertEqual(d.stop(), 0)
+
+    def node_conditions(self):
+        node = self.api.get("nodes", None, NODE)
+        return {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
+
+    def wait_condition(self, ctype, status, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            conds = self.node_conditions()
+            if conds.get(ctype, {}).get("status") == status:
+                return conds
+            time.sleep(0.1)
+        self.fail(f"{ctype} never became {status}: {self.node_conditions()}")
+
+    def test_conditions_survive_kubelet_updates(self):
+        d = self.start_guard()
+        self.wait_condition("GuardletMemoryPressure", "True")
+        before = self.wait_condition("GuardletCPUPressure", "False")
+        # The kubelet's own status update: its conditions, by strategic merge on /status, as kubelet does.
+        kubelet = {"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+             "lastHeartbeatTime": "2026-11-23T00:00:00Z", "lastTransitionTime": "2026-11-22T00:00:00Z"},
+            {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+             "message": "kubelet has sufficient memory available", "lastHeartbeatTime": "2026-11-23T00:00:00Z",
+             "lastTransitionTime": "2026-11-22T00:00:00Z"}]}}
+        if shutil.which("kubectl"):
+            p = subprocess.run(["kubectl", "--kubeconfig", self.api.kubeconfig, "--cache-dir",
+                                os.path.join(self.tmp, "kcache"), "patch", "node", NODE, "--subresource=status",
+                                "--type=strategic", "-p", json.dumps(kubelet)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        else:
+            self.skipTest("kubectl missing: the kubelet's update is made with kubectl")
+        conds = self.node_conditions()
+        self.assertEqual(conds["GuardletMemoryPressure"]["status"], "True", "kubelet's update kept ours")
+        self.assertEqual(conds["Ready"]["reason"], "KubeletReady")
+        # Memory comes back: ours flips (a new transition time), kubelet's stay as kubelet wrote them.
+        time.sleep(1.1)  # transition times have one-second resolution
+        self.proc.set_memory(total=8 * GiB, free=4 * GiB, inactive_file=10 * MiB)
+        after = self.wait_condition("GuardletMemoryPressure", "False", timeout=20)
+        self.assertEqual(after["Ready"]["reason"], "KubeletReady")
+        self.assertEqual(after["Ready"]["lastHeartbeatTime"], "2026-11-23T00:00:00Z")
+        self.assertEqual(after["MemoryPressure"]["reason"], "KubeletHasSufficientMemory")
+        self.assertNotEqual(after["GuardletMemoryPressure"]["lastTransitionTime"],
+                            before["GuardletMemoryPressure"]["lastTransitionTime"])
+        self.assertEqual(after["GuardletCPUPressure"]["lastTransitionTime"],
+                         before["GuardletCPUPressure"]["lastTransitionTime"], "no flip, no new transition time")
+        self.assertEqual(d.stop(), 0)
+
+    def once_args(self):
+        return ["--once", "-o", "json", "-c", self.conf, "--kubeconfig", self.api.kubeconfig, "--node-name", NODE,
+                "--proc-root", self.proc_root, "--cgroup-root", self.cg.root]
+
+    def test_once_in_api_mode_names_pods_and_never_evicts(self):
+        p = self.run_guardlet(self.once_args())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rep = json.loads(p.stdout)
+        self.assertTrue(rep["api"])
+        pods = {x["uid"]: x for x in rep["pods"]}
+        self.assertEqual((pods[self.big]["namespace"], pods[self.big]["name"]), ("shop", "big"))
+        self.assertEqual(pods[self.second]["name"], "second")
+        self.assertEqual(pods[self.big]["qos"], "burstable")
+        evict = [x for x in rep["decisions"] if x["action"] == "evict"]
+        self.assertEqual([(x["namespace"], x["name"]) for x in evict], [("shop", "big")])
+        self.assertEqual(evict[0]["outcome"], "not-done")
+        self.assertEqual(self.api.evictions, [], "--once never acts")
+
+    def test_once_without_the_api_server_says_so(self):
+        self.api.stop()
+        p = self.run_guardlet(self.once_args(), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("pod names are not shown", p.stderr)
+        rep = json.loads(p.stdout)
+        self.assertFalse(rep["api"])
+        self.assertEqual({x["name"] for x in rep["pods"]}, {None})
+
+    def test_no_action_before_the_first_pod_list(self):
+        # kube-system's DNS is the biggest pod; until the API server's (slow) first list says whose
+        # it is, it must not be touched, and afterwards its namespace protects it.
+        dns = pod_uid(3)
+        self.cg.add_pod(dns, "burstable", Figures(memory_current=4 * GiB, memory_max=None, inactive_file=0))
+        self.cg.write(dns, "cgroup.kill", "")
+        self.api.add_pod("coredns", "kube-system", node=NODE, uid=dns)
+        self.api.set_delay(3, path="/api/v1/pods", method="GET")
+        d = self.start_guard()
+        _, held = d.wait_for(lambda e: e.get("POD_UID") == dns and e.get("GUARDLET_SKIP") == "protected", timeout=10)
+        self.assertEqual(held["GUARDLET_PROTECTED_BY"], "metadata-pending")
+        ev = self.wait_evictions(1, timeout=30)[0]
+        self.assertEqual((ev["namespace"], ev["name"]), ("shop", "big"))
+        touched = [e for e in d.logs() if e.get("POD_UID") == dns and e.get("GUARDLET_OUTCOME") == "done"]
+        self.assertEqual(touched, [], "the protected pod was acted on")
+        with open(os.path.join(self.cg.root, self.cg.pods[dns].cgroup, "memory.high")) as f:
+            self.assertIn("max", f.read())
         self.assertEqual(d.stop(), 0)

@@ -123,7 +123,7 @@ class GuardletctlTest(TempDirTest):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         self.assertEqual(p.returncode, 3)
         self.assertIn(sock, p.stderr)
-        self.assertIn("is the daemon running?", p.stderr)
+        self.assertIn("guardlet is not running (no socket at", p.stderr)
 
     def test_usage(self):
         p = subprocess.run(WRAPPER + [GUARDLETCTL], text=True, stdout=subprocess.PIPE,

@@ -520,6 +520,7 @@ START_TEST(test_string_validators) {
         "Guard.MetricsListen=0.0.0.0:9847",
         "Guard.MetricsListen=localhost:1",
         "Guard.MetricsListen=[::]:65535",
+        "Guard.MetricsListen=127.0.0.1:0", /* any free port */
         "Pools.Pool=",
         "Pools.Pool=a.b_c-D9",
         "Pools.Label=pool",
@@ -533,7 +534,6 @@ START_TEST(test_string_validators) {
     static const char *const bad[] = {
         "Guard.MetricsListen=:9847",
         "Guard.MetricsListen=127.0.0.1",
-        "Guard.MetricsListen=127.0.0.1:0",
         "Guard.MetricsListen=127.0.0.1:65536",
         "Guard.MetricsListen=999.0.0.1:80",
         "Guard.MetricsListen=::1:80",

@@ -199,7 +199,7 @@ typedef struct {
 /* Starts the fake over plain HTTP (no admin token) and a recorder for NODE on its client. */
 static void fake_start(fake *f) {
     f->ev = NULL;
-    gl_fakeapi_opts o = {.name = "events", .token = TOKEN};
+    gl_fakeapi_opts o = {.name = "events", .token = TOKEN, .admin_token = "events-admin"};
     gl_fakeapi_start(&f->api, &o);
     ck_assert_int_eq(gl_events_new(f->api.client, NODE, &f->ev), 0);
 }
@@ -431,6 +431,42 @@ START_TEST(test_patch_of_deleted_event_posts_again) {
 }
 END_TEST
 
+static bool posted(const void *ev) {
+    gl_events_stats st;
+    gl_events_get_stats(ev, &st);
+    return st.posts > 0;
+}
+
+START_TEST(test_server_away_event_sent_later) {
+    if (gl_fakeapi_missing("test_server_away_event_sent_later"))
+        return;
+    fake f;
+    fake_start(&f);
+    /* The API server is away for the first two tries (500s): the event waits and goes out after,
+     * with the repeat that came meanwhile folded into its count. */
+    gl_fakeapi_admin(&f.api, "POST", "/_fake/faults",
+                     "{\"fail\":{\"count\":2,\"code\":500,\"path\":\"/api/v1/namespaces/default/"
+                     "events\"}}");
+    gl_events_object pod = {"Pod", "default", "web-1", "uid-web-1"};
+    ck_assert_int_eq(gl_events_emit(f.ev, &pod, "Warning", "GuardletKilled", "killed", T0), 0);
+    settle(&f);
+    ck_assert_int_eq(gl_events_emit(f.ev, &pod, "Warning", "GuardletKilled", "killed", T0 + 5), 0);
+    gl_fakeapi_run(f.api.loop, posted, f.ev, 30);
+    settle(&f);
+    json_t *items = list_events(&f, "default");
+    ck_assert_uint_eq(json_array_size(items), 1);
+    ck_assert_int_eq(count_of(json_array_get(items, 0)), 2);
+    json_decref(items);
+    gl_events_stats st;
+    gl_events_get_stats(f.ev, &st);
+    ck_assert_uint_eq(st.failures, 2);
+    ck_assert_uint_eq(st.retries, 2);
+    ck_assert_uint_eq(st.posts, 1);
+    ck_assert_uint_eq(st.dropped_retry, 0);
+    fake_stop(&f);
+}
+END_TEST
+
 static Suite *kube_events_suite(void) {
     Suite *s = suite_create("kube_events");
     TCase *pure = tcase_create("pure");
@@ -447,6 +483,7 @@ static Suite *kube_events_suite(void) {
     tcase_add_test(tc, test_rate_limit);
     tcase_add_test(tc, test_node_event_in_default);
     tcase_add_test(tc, test_patch_of_deleted_event_posts_again);
+    tcase_add_test(tc, test_server_away_event_sent_later);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -655,6 +655,14 @@ static void c_leak_held(void) {
     F.pods[0].working_set_bytes = TARGET_95(2 * GiB); /* flat at the memory.high we set */
 }
 
+/* A budget said no, or the API server is away: the leak's eviction waits like any other. */
+static void c_backoff(void) {
+    F.pods[0].eviction_backoff = true;
+}
+static void c_backoff_over(void) {
+    F.pods[0].eviction_backoff = false;
+}
+
 static void m_delay(void) {
     s_throttle_local();
 }
@@ -821,6 +829,13 @@ static const struct {
       {15, NULL, {W(EVICT, LEAK, NONE, 0)}, 1},
       {30, NULL, {{0}}, 0}},
      4},
+    {"a leak's eviction waits out a back-off, then goes",
+     m_leak_api,
+     {{0, NULL, {W(THROTTLE_MEMORY, LEAK, NONE, 0)}, 1},
+      {15, c_backoff, {{0}}, 0},
+      {16, NULL, {{0}}, 0},
+      {20, c_backoff_over, {W(EVICT, LEAK, NONE, 0)}, 1}},
+     4},
     {"emergency kill after EmergencyAfter",
      m_emergency,
      {{0, NULL, {W(EVICT, MEMORY_LOW, NONE, 1)}, 1},
@@ -917,6 +932,27 @@ START_TEST(test_eviction_backoff_next_candidate) {
         ck_assert_int_eq(F.out[i].skip, GL_SKIP_NONE);
     }
     ck_assert_uint_eq(evicts, 1);
+}
+END_TEST
+
+/* API mode before the first pod list: the biggest pod may be kube-system's; it is passed over as
+ * protected, whatever the level, even at the kill floor. */
+START_TEST(test_metadata_pending_is_never_touched) {
+    F.snap.can_evict = true;
+    pod(GL_QOS_BURSTABLE, 3 * GiB)->metadata_pending = true;
+    meta(pod(GL_QOS_BURSTABLE, 2 * GiB), "shop", 0, 0);
+    at_kill();
+    for (uint64_t t = 0; t < 60; t++) {
+        tick_at(t);
+        for (size_t i = 0; i < F.n_out; i++) {
+            if (strcmp(F.out[i].uid, uids[0]) != 0)
+                continue;
+            ck_assert_int_eq(F.out[i].skip, GL_SKIP_PROTECTED);
+            ck_assert(F.out[i].protected_by & GL_PROTECT_PENDING);
+            ck_assert_msg(strstr(F.out[i].detail, "first pod list is pending"), "%s",
+                          F.out[i].detail);
+        }
+    }
 }
 END_TEST
 
@@ -1281,6 +1317,7 @@ static Suite *policy_suite(void) {
     tcase_add_checked_fixture(parts, setup, teardown);
     tcase_add_test(parts, test_rank_order);
     tcase_add_test(parts, test_eviction_backoff_next_candidate);
+    tcase_add_test(parts, test_metadata_pending_is_never_touched);
     tcase_add_loop_test(parts, test_protected, 0, N(protections));
     tcase_add_loop_test(parts, test_recheck, 0, N(rechecks));
     tcase_add_test(parts, test_recheck_bytes_threshold);

@@ -37,6 +37,10 @@ typedef struct gl_config {
         char *node_name; /* empty: $NODE_NAME, else the host name (resolved by the daemon) */
         gl_mode mode;
         uint64_t interval_usec;
+        /* The scan period while node memory is short (below ThrottleBelow, or memory PSI
+         * sustained): a starving node is looked at more often than a calm one. Not shorter than
+         * this; at or above interval_usec it changes nothing. */
+        uint64_t fast_interval_usec;
         char *cgroup_root;
         char *proc_root;
         char *status_socket;

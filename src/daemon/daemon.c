@@ -76,6 +76,7 @@ struct gl_daemon {
     bool kubepods_logged;
 
     ev_timer tick_timer;
+    uint64_t tick_period_usec; /* Interval, or FastInterval while memory is short */
     ev_timer watchdog_timer;
     ev_signal sig_hup, sig_term, sig_int;
     gl_psi_trigger *triggers[TRIGGER_N];
@@ -346,6 +347,34 @@ static void log_api_health(gl_daemon *d, uint64_t now) {
     d->api_expired_seen = st.expired;
 }
 
+/* Interval, or the shorter FastInterval while node memory is short. */
+static uint64_t tick_period(const gl_daemon *d) {
+    const gl_config *c = &d->cfg;
+    bool short_ = d->have_sample &&
+                  (d->pressure.mem_level != GL_MEM_LEVEL_OK || d->pressure.mem_psi.sustained);
+    return short_ && c->guard.fast_interval_usec < c->guard.interval_usec
+               ? c->guard.fast_interval_usec
+               : c->guard.interval_usec;
+}
+
+/* Moves the tick to the period the node's state calls for, saying so when it changes. */
+static void retime_ticks(gl_daemon *d) {
+    uint64_t want = tick_period(d);
+    if (want == d->tick_period_usec)
+        return;
+    if (d->tick_period_usec) {
+        char now[32], was[32];
+        gl_format_duration(want, now, sizeof(now));
+        gl_format_duration(d->tick_period_usec, was, sizeof(was));
+        gl_log_info("%s: scanning every %s (was %s)",
+                    want < d->cfg.guard.interval_usec ? "Memory is short" : "Memory is back", now,
+                    was);
+    }
+    d->tick_period_usec = want;
+    d->tick_timer.repeat = (ev_tstamp)want / 1e6;
+    ev_timer_again(d->loop, &d->tick_timer);
+}
+
 static void daemon_tick(gl_daemon *d, const char *wake) {
     gl_node_sample s;
     gl_node_pressure_change chg;
@@ -373,6 +402,7 @@ static void daemon_tick(gl_daemon *d, const char *wake) {
     d->have_sample = true;
     gl_node_pressure_update(&d->pressure, &d->cfg, &d->sample, &chg);
     log_pressure_changes(d, &chg);
+    retime_ticks(d);
 
     gl_pods_scan_stats st = {0};
     if (d->pods) {
@@ -536,8 +566,8 @@ static void daemon_apply_config(gl_daemon *d) {
         gl_pods_set_params(d->pods, &pp);
     }
     d->cgroup_version = (int)d->layout.version;
-    d->tick_timer.repeat = (ev_tstamp)d->cfg.guard.interval_usec / 1e6;
-    ev_timer_again(d->loop, &d->tick_timer);
+    d->tick_period_usec = 0; /* a new Interval or FastInterval: set again, quietly */
+    retime_ticks(d);
     triggers_arm(d);
     gl_exporter_listen(d->exporter, d->cfg.guard.metrics_listen);
 }

@@ -87,6 +87,23 @@ class DaemonTest(TempDirTest):
         self.assertEqual(d.stop(), 0)
         self.assertTrue(any(e.get("MESSAGE") == "Stopping on SIGINT" for e in d.logs()))
 
+    def test_fast_interval_while_memory_is_short(self):
+        write(self.conf, "[Guard]\nInterval=5s\nFastInterval=100ms\n[Memory]\nPressureDuration=10s\n[CPU]\nPressureDuration=30s\n")
+        d = self.start_daemon()
+        d.wait_for(is_tick)
+        self.fx.set_memory(total=8 * GiB, free=256 * MiB, inactive_file=256 * MiB)  # evict level
+        # The next 5 s tick sees it, then the node is looked at every 100 ms.
+        i, e = d.wait_for(lambda e: "scanning every" in e.get("MESSAGE", ""), timeout=15)
+        self.assertEqual(e["MESSAGE"], "Memory is short: scanning every 100ms (was 5s)")
+        # Ten more ticks well within one Interval: they can only come from FastInterval.
+        j = i
+        for _ in range(10):
+            j, _ = d.wait_for(is_tick, timeout=4, after=j + 1)
+        self.fx.set_memory(total=8 * GiB, free=4 * GiB, inactive_file=1 * GiB)
+        _, e = d.wait_for(lambda e: "scanning every 5s" in e.get("MESSAGE", ""), after=j, timeout=10)
+        self.assertEqual(e["MESSAGE"], "Memory is back: scanning every 5s (was 100ms)")
+        self.assertEqual(d.stop(), 0)
+
     def test_psi_sustained_over_limit(self):
         d = self.start_daemon()
         d.wait_for(is_tick)

@@ -6,6 +6,7 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 
 from cgfixture import CgroupFixture, Figures, MiB, pod_uid
@@ -51,8 +52,8 @@ class CtlTest(TempDirTest):
                    timeout=20)
         return d
 
-    def ctl(self, *args, sock=None, prefix=(), check=None):
-        p = subprocess.run(list(prefix) + WRAPPER + [GUARDLETCTL, "--socket", sock or self.sock] + list(args),
+    def ctl(self, *args, sock=None, prefix=(), check=None, binary=GUARDLETCTL):
+        p = subprocess.run(list(prefix) + WRAPPER + [binary, "--socket", sock or self.sock] + list(args),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60 * SLOW)
         if check is not None:
             self.assertEqual(p.returncode, check, f"guardletctl {args}: {p.stdout}\n{p.stderr}")
@@ -213,8 +214,18 @@ class CtlTest(TempDirTest):
     def test_permission_denied_for_others(self):
         if os.geteuid() != 0 or not shutil.which("setpriv"):
             self.skipTest("needs root and setpriv to run guardletctl as nobody")
+        # nobody must be able to run the program itself, wherever the build tree is (a clean clone
+        # under a 0700 mktemp directory is not): a copy in a world-readable folder. What nobody
+        # then cannot reach is the socket, which is the point.
+        shared = tempfile.mkdtemp(prefix="guardletctl-")
+        self.addCleanup(shutil.rmtree, shared, True)
+        os.chmod(shared, 0o755)
+        ctl = os.path.join(shared, "guardletctl")
+        shutil.copy(GUARDLETCTL, ctl)
+        os.chmod(ctl, 0o755)
         d = self.start_guard()
-        p = self.ctl("status", prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], check=3)
+        p = self.ctl("status", prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], check=3,
+                     binary=ctl)
         self.assertEqual(p.stderr.strip(), f"guardletctl: permission denied on {self.sock} (run as root)")
         self.assertEqual(d.stop(), 0)
 

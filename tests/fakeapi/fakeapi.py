@@ -301,11 +301,18 @@ class FakeAPIServer:
         with self.lock:
             self.faults.malformed_watch += count
 
-    def cut_watches(self, after_events=0):
-        """Every open watch stream is dropped (no final chunk) after after_events more events."""
-        with self.lock:
-            for w in self._watches:
-                w.cut_after = after_events
+    def cut_watches(self, after_events=0, wait=5.0):
+        """Every open watch stream is dropped (no final chunk) after after_events more events. When none is
+        open yet (a client's watch request may still be on its way), waits up to `wait` seconds for one, so
+        that a test cutting "the" watch right after a list does not race the client."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self.lock:
+                for w in self._watches:
+                    w.cut_after = after_events
+                if self._watches or time.monotonic() >= deadline:
+                    break
+            time.sleep(0.02)
         self.store.wake_all()
 
     def cut_next_watch(self, after_events=0):
